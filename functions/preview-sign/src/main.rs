@@ -1,0 +1,27 @@
+//! `POST /v1/orgs/{org_id}/biometric_signs/{sign_id}/preview`: records a preview. Needs read and
+//! write access to the table.
+#![forbid(unsafe_code)]
+
+use biosign_shared::aws;
+use biosign_shared::config::{self, FunctionConfig, Needs};
+use biosign_shared::handlers::{self, Api};
+use biosign_shared::store::{NoBlobs, dynamo::DynamoSignStore};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = config::or_exit(FunctionConfig::from_env(Needs::Table));
+    let sdk = aws::load_config().await;
+    let api = Api {
+        signs: DynamoSignStore::new(aws::dynamodb(&sdk), config.table_name),
+        blobs: NoBlobs,
+        auth: config.auth,
+        docs: config.docs,
+    };
+    let api = &api;
+    run(service_fn(move |request| async move {
+        Ok::<_, Error>(handlers::preview(api, request).await)
+    }))
+    .await
+}

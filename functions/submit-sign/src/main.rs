@@ -1,0 +1,31 @@
+//! `POST /v1/orgs/{org_id}/biometric_signs/{sign_id}/sign`: stores the biometric signature.
+//! Needs the table, and put/delete on the bucket's blob prefix (and the KMS key, if configured).
+#![forbid(unsafe_code)]
+
+use biosign_shared::aws;
+use biosign_shared::config::{self, FunctionConfig, Needs};
+use biosign_shared::handlers::{self, Api};
+use biosign_shared::store::{dynamo::DynamoSignStore, s3::S3BlobStore};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = config::or_exit(FunctionConfig::from_env(Needs::TableAndBucket));
+    let sdk = aws::load_config().await;
+    let api = Api {
+        signs: DynamoSignStore::new(aws::dynamodb(&sdk), config.table_name),
+        blobs: S3BlobStore::new(
+            aws::s3(&sdk),
+            config.bucket_name.unwrap_or_default(),
+            config.kms_key_id,
+        ),
+        auth: config.auth,
+        docs: config.docs,
+    };
+    let api = &api;
+    run(service_fn(move |request| async move {
+        Ok::<_, Error>(handlers::sign(api, request).await)
+    }))
+    .await
+}

@@ -1,0 +1,179 @@
+//! Configuration, read once at cold start. A missing or invalid setting stops the process at
+//! once with a message naming the variable.
+
+use crate::auth::{Authenticator, JwksError};
+use crate::error::ErrorDocs;
+
+pub const TABLE_NAME: &str = "TABLE_NAME";
+pub const BUCKET_NAME: &str = "BUCKET_NAME";
+pub const KMS_KEY_ID: &str = "KMS_KEY_ID";
+pub const JWT_JWKS: &str = "JWT_JWKS";
+pub const JWT_ISSUER: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+pub const ERROR_DOCS_URL: &str = "ERROR_DOCS_URL";
+
+/// Where error `ref`s point when `ERROR_DOCS_URL` is not set: the error page in this repository.
+pub const DEFAULT_ERROR_DOCS_URL: &str =
+    "https://github.com/biosign/biosign/blob/main/docs/errors.md";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("the environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// What a function needs besides the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    Table,
+    TableAndBucket,
+}
+
+/// Everything a function reads from its environment.
+#[derive(Debug)]
+pub struct FunctionConfig {
+    pub table_name: String,
+    pub bucket_name: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub auth: Authenticator,
+    pub docs: ErrorDocs,
+}
+
+/// Reads `name` through `lookup`; an empty value counts as unset.
+pub fn optional(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name).filter(|v| !v.trim().is_empty())
+}
+
+pub fn required(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    optional(lookup, name).ok_or(ConfigError::Missing(name))
+}
+
+/// The authenticator from `JWT_JWKS`, `JWT_ISSUER` and `JWT_AUDIENCE`.
+pub fn authenticator(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Authenticator, ConfigError> {
+    let jwks = required(lookup, JWT_JWKS)?;
+    let issuer = required(lookup, JWT_ISSUER)?;
+    let audience = required(lookup, JWT_AUDIENCE)?;
+    Authenticator::from_jwks_json(&jwks, &issuer, &audience).map_err(|e: JwksError| {
+        ConfigError::Invalid {
+            name: JWT_JWKS,
+            reason: e.to_string(),
+        }
+    })
+}
+
+pub fn error_docs(lookup: &impl Fn(&str) -> Option<String>) -> ErrorDocs {
+    ErrorDocs::new(
+        optional(lookup, ERROR_DOCS_URL).unwrap_or_else(|| DEFAULT_ERROR_DOCS_URL.into()),
+    )
+}
+
+impl FunctionConfig {
+    pub fn from_env(needs: Needs) -> Result<Self, ConfigError> {
+        Self::from_lookup(needs, |name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        needs: Needs,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let table_name = required(&lookup, TABLE_NAME)?;
+        let bucket_name = match needs {
+            Needs::Table => None,
+            Needs::TableAndBucket => Some(required(&lookup, BUCKET_NAME)?),
+        };
+        Ok(Self {
+            table_name,
+            bucket_name,
+            kms_key_id: optional(&lookup, KMS_KEY_ID),
+            auth: authenticator(&lookup)?,
+            docs: error_docs(&lookup),
+        })
+    }
+}
+
+/// For a function's `main`: the value, or a message naming the setting and an immediate exit.
+pub fn or_exit<T>(result: Result<T, ConfigError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => {
+            eprintln!("biosign: configuration error: {e}");
+            std::process::exit(78) // EX_CONFIG
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn names_the_missing_variable() {
+        let full = [
+            ("TABLE_NAME", "t"),
+            ("BUCKET_NAME", "b"),
+            ("JWT_JWKS", JWKS),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ];
+        assert!(FunctionConfig::from_lookup(Needs::TableAndBucket, env(&full)).is_ok());
+        for missing in [
+            "TABLE_NAME",
+            "BUCKET_NAME",
+            "JWT_JWKS",
+            "JWT_ISSUER",
+            "JWT_AUDIENCE",
+        ] {
+            let pairs: Vec<_> = full
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let err = FunctionConfig::from_lookup(Needs::TableAndBucket, env(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(missing), "{err}");
+        }
+        let no_bucket: Vec<_> = full
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "BUCKET_NAME")
+            .collect();
+        assert!(FunctionConfig::from_lookup(Needs::Table, env(&no_bucket)).is_ok());
+    }
+
+    #[test]
+    fn refuses_symmetric_keys_and_garbage_jwks() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ];
+        for jwks in [
+            r#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#,
+            "not json",
+            r#"{"keys":[]}"#,
+            r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push(("JWT_JWKS", jwks));
+            let err = FunctionConfig::from_lookup(Needs::Table, env(&pairs)).unwrap_err();
+            assert!(err.to_string().contains("JWT_JWKS"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The one error type of the API and its one mapping to HTTP (the contract's error table).
+
+use lambda_http::{Body, Response, http::header::CONTENT_TYPE};
+use serde::Serialize;
+
+/// Every way a request can fail. Each variant carries the `details` shown to the client, except
+/// [`ApiError::Internal`], whose message is logged and never sent.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ApiError {
+    #[error("{0}")]
+    Parameter(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// One row of the contract's error table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorKind {
+    pub status: u16,
+    pub code: &'static str,
+    pub title: &'static str,
+}
+
+impl ErrorKind {
+    pub const PARAMETER_ERROR: Self = Self::new(400, "MDOC_000", "PARAMETER_ERROR");
+    pub const INTERNAL_SERVER_ERROR: Self = Self::new(500, "MDOC_001", "INTERNAL_SERVER_ERROR");
+    pub const INVALID_INPUT: Self = Self::new(400, "MDOC_002", "INVALID_INPUT");
+    pub const UNAUTHORIZED: Self = Self::new(401, "MDOC_003", "UNAUTHORIZED");
+    pub const RESOURCE_NOT_FOUND: Self = Self::new(404, "MDOC_004", "RESOURCE_NOT_FOUND");
+    pub const NO_LONGER_AVAILABLE: Self =
+        Self::new(410, "MDOC_005", "RESOURCE_IS_NO_LONGER_AVAILABLE");
+    pub const CONFLICT: Self = Self::new(409, "MDOC_006", "CONFLICT");
+
+    /// Every row, for documentation and tests.
+    pub const ALL: [Self; 7] = [
+        Self::PARAMETER_ERROR,
+        Self::INTERNAL_SERVER_ERROR,
+        Self::INVALID_INPUT,
+        Self::UNAUTHORIZED,
+        Self::RESOURCE_NOT_FOUND,
+        Self::NO_LONGER_AVAILABLE,
+        Self::CONFLICT,
+    ];
+
+    const fn new(status: u16, code: &'static str, title: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            title,
+        }
+    }
+}
+
+impl ApiError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Parameter(_) => ErrorKind::PARAMETER_ERROR,
+            Self::InvalidInput(_) => ErrorKind::INVALID_INPUT,
+            Self::Unauthorized(_) => ErrorKind::UNAUTHORIZED,
+            Self::NotFound(_) => ErrorKind::RESOURCE_NOT_FOUND,
+            Self::Conflict(_) => ErrorKind::CONFLICT,
+            Self::Gone(_) => ErrorKind::NO_LONGER_AVAILABLE,
+            Self::Internal(_) => ErrorKind::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client is told. Internal causes stay in the logs.
+    pub fn details(&self) -> &str {
+        match self {
+            Self::Parameter(d)
+            | Self::InvalidInput(d)
+            | Self::Unauthorized(d)
+            | Self::NotFound(d)
+            | Self::Conflict(d)
+            | Self::Gone(d) => d,
+            Self::Internal(_) => "an unexpected error occurred; it has been logged",
+        }
+    }
+
+    pub fn sign_not_found() -> Self {
+        // One message for "missing" and "belongs to another org", so they cannot be told apart.
+        Self::NotFound("sign_id: no such sign in this organization".into())
+    }
+}
+
+/// Where the `ref` of an error points: a base URL plus the code's anchor.
+#[derive(Debug, Clone)]
+pub struct ErrorDocs {
+    base_url: String,
+}
+
+impl ErrorDocs {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+        }
+    }
+
+    pub fn reference(&self, kind: ErrorKind) -> String {
+        format!("{}#{}", self.base_url, kind.code.to_ascii_lowercase())
+    }
+
+    /// The `ErrorsResponse` for `error`, with its status.
+    pub fn response(&self, error: &ApiError) -> Response<Body> {
+        let kind = error.kind();
+        let body = ErrorsResponse {
+            errors: vec![ErrorItem {
+                code: kind.code,
+                title: kind.title,
+                reference: self.reference(kind),
+                details: error.details().to_owned(),
+            }],
+        };
+        json_response(kind.status, &body)
+    }
+}
+
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ErrorsResponse<C = &'static str> {
+    pub errors: Vec<ErrorItem<C>>,
+}
+
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ErrorItem<C = &'static str> {
+    pub code: C,
+    pub title: C,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub details: String,
+}
+
+/// A JSON response. Serialising our own types cannot fail; if it ever did, the client still gets a
+/// well-formed 500 body rather than a crashed invocation.
+pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(bytes) => (status, bytes),
+        Err(_) => (
+            500,
+            br#"{"errors":[{"code":"MDOC_001","title":"INTERNAL_SERVER_ERROR","ref":"","details":"an unexpected error occurred; it has been logged"}]}"#.to_vec(),
+        ),
+    };
+    let mut response = Response::new(Body::Binary(bytes));
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_its_contract_row() {
+        let cases = [
+            (
+                ApiError::Parameter("x".into()),
+                400,
+                "MDOC_000",
+                "PARAMETER_ERROR",
+            ),
+            (
+                ApiError::InvalidInput("x".into()),
+                400,
+                "MDOC_002",
+                "INVALID_INPUT",
+            ),
+            (
+                ApiError::Unauthorized("x".into()),
+                401,
+                "MDOC_003",
+                "UNAUTHORIZED",
+            ),
+            (
+                ApiError::NotFound("x".into()),
+                404,
+                "MDOC_004",
+                "RESOURCE_NOT_FOUND",
+            ),
+            (ApiError::Conflict("x".into()), 409, "MDOC_006", "CONFLICT"),
+            (
+                ApiError::Gone("x".into()),
+                410,
+                "MDOC_005",
+                "RESOURCE_IS_NO_LONGER_AVAILABLE",
+            ),
+            (
+                ApiError::Internal("x".into()),
+                500,
+                "MDOC_001",
+                "INTERNAL_SERVER_ERROR",
+            ),
+        ];
+        for (error, status, code, title) in cases {
+            let kind = error.kind();
+            assert_eq!((kind.status, kind.code, kind.title), (status, code, title));
+        }
+    }
+
+    #[test]
+    fn error_body_has_code_title_ref_and_details() {
+        let docs = ErrorDocs::new("https://docs.example/errors");
+        let response = docs.response(&ApiError::InvalidInput("signature_image: bad".into()));
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"errors": [{
+                "code": "MDOC_002", "title": "INVALID_INPUT",
+                "ref": "https://docs.example/errors#mdoc_002",
+                "details": "signature_image: bad"}]})
+        );
+    }
+
+    #[test]
+    fn internal_errors_reveal_nothing() {
+        let docs = ErrorDocs::new("r");
+        let response = docs.response(&ApiError::Internal("dynamodb table foo: throttled".into()));
+        let text = String::from_utf8(response.body().to_vec()).unwrap();
+        assert!(!text.contains("dynamodb"), "{text}");
+        assert_eq!(response.status(), 500);
+    }
+}

@@ -1,0 +1,22 @@
+//! The biometric signature domain shared by the three Lambda functions and the local tool.
+//!
+//! A reader looking for "where is a sign's state changed?" finds it in [`state`] (the rules) and
+//! [`service`] (the use cases that apply them through the storage traits in [`store`]).
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod evidence;
+pub mod handlers;
+pub mod ids;
+pub mod model;
+pub mod request;
+pub mod route;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod time;
+
+pub use error::ApiError;

@@ -1,0 +1,643 @@
+//! Validation of what a client sends: the device evidence headers and the signature body.
+//! Every rule of the contract, at its exact boundaries, with a `details` naming the culprit.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use lambda_http::http::HeaderMap;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::ApiError;
+use crate::evidence::Location;
+use crate::model::{ImageFormat, SignatureSummary};
+
+pub const INSTALLATION_ID: &str = "x-installation_id";
+pub const FINGERPRINT: &str = "x-fingerprint";
+pub const LOCATION: &str = "x-location";
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const MAX_BIOMETRIC_DATA_CHARS: usize = 307_200;
+pub const MAX_SIGNATURE_IMAGE_CHARS: usize = 512_000;
+pub const MAX_IMAGE_SIDE: u32 = 4096;
+
+/// The device evidence headers of preview and sign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceHeaders {
+    pub installation_id: String,
+    pub fingerprint: String,
+    pub location: Option<Location>,
+}
+
+impl DeviceHeaders {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let installation_id = required_printable(headers, INSTALLATION_ID, 128)?;
+        let fingerprint = required_printable(headers, FINGERPRINT, 256)?;
+        let location = match single_header(headers, LOCATION)? {
+            None => None,
+            Some(raw) => Some(parse_location(raw).ok_or_else(|| {
+                ApiError::Parameter(format!(
+                    "{LOCATION}: must be 'lat,lon' in decimal degrees, lat in [-90, 90] and lon in [-180, 180]"
+                ))
+            })?),
+        };
+        Ok(Self {
+            installation_id,
+            fingerprint,
+            location,
+        })
+    }
+}
+
+/// The header's value if it is given once and is text; `None` if absent.
+fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::Parameter(format!("{name}: must be given once")));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| ApiError::Parameter(format!("{name}: must be printable ASCII")))
+}
+
+fn required_printable(headers: &HeaderMap, name: &str, max: usize) -> Result<String, ApiError> {
+    let value = single_header(headers, name)?
+        .ok_or_else(|| ApiError::Parameter(format!("{name}: header is required")))?;
+    let printable = value.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if value.is_empty() || value.len() > max || !printable {
+        return Err(ApiError::Parameter(format!(
+            "{name}: must be 1-{max} printable ASCII characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// `lat,lon` in plain decimal notation (an optional sign, digits, optionally a fraction).
+fn parse_location(raw: &str) -> Option<Location> {
+    let (lat, lon) = raw.split_once(',')?;
+    let lat = parse_decimal(lat.trim())?;
+    let lon = parse_decimal(lon.trim())?;
+    ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon))
+        .then_some(Location { lat, lon })
+}
+
+fn parse_decimal(raw: &str) -> Option<f64> {
+    let unsigned = raw.strip_prefix(['-', '+']).unwrap_or(raw);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+/// The body of the sign request, borrowed from the request bytes where JSON allows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BiometricSignRequest<'a> {
+    #[serde(borrow)]
+    biometric_data: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    signature_image: Option<Cow<'a, str>>,
+}
+
+/// A signature that passed every rule: the decoded bytes and what is known about them.
+#[derive(Debug, Clone)]
+pub struct ValidSignature {
+    pub biometric_data: Bytes,
+    pub image: Bytes,
+    pub summary: SignatureSummary,
+}
+
+/// Checks the content type and body of a sign request and decodes it.
+pub fn parse_sign_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<ValidSignature, ApiError> {
+    let invalid = |d: String| ApiError::InvalidInput(d);
+    if body.is_empty() {
+        return Err(invalid(
+            "body: a JSON BiometricSignRequest is required".into(),
+        ));
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(invalid(format!(
+            "body: must be at most {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    let is_json = content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !is_json {
+        return Err(invalid("Content-Type: must be application/json".into()));
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let request: BiometricSignRequest<'_> = serde_path_to_error::deserialize(deserializer)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // The path names a field only when the error is inside one; syntax errors are the body's.
+            let culprit = match path.as_str() {
+                "biometric_data" | "signature_image" => path.as_str(),
+                _ => "body",
+            };
+            invalid(format!("{culprit}: {}", describe_json_error(&inner)))
+        })?;
+    let biometric_text = request
+        .biometric_data
+        .ok_or_else(|| invalid("biometric_data: is required".into()))?;
+    let image_text = request
+        .signature_image
+        .ok_or_else(|| invalid("signature_image: is required".into()))?;
+
+    let biometric_data = decode_biometric_data(&biometric_text)?;
+    let (image, format, width, height) = decode_signature_image(&image_text)?;
+    let summary = SignatureSummary {
+        image_sha256: hex::encode(Sha256::digest(&image)),
+        biometric_data_sha256: hex::encode(Sha256::digest(&biometric_data)),
+        image_format: format,
+        image_width: width,
+        image_height: height,
+    };
+    Ok(ValidSignature {
+        biometric_data: Bytes::from(biometric_data),
+        image: Bytes::from(image),
+        summary,
+    })
+}
+
+/// serde_json's message without its "at line 1 column 5" tail, which means nothing to a client
+/// that serialised an object.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if error.line() > 0 => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
+fn char_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
+fn decode_biometric_data(text: &str) -> Result<Vec<u8>, ApiError> {
+    const FIELD: &str = "biometric_data";
+    if char_len(text) > MAX_BIOMETRIC_DATA_CHARS {
+        return Err(ApiError::InvalidInput(format!(
+            "{FIELD}: must be at most {MAX_BIOMETRIC_DATA_CHARS} characters"
+        )));
+    }
+    let bytes = decode_base64(FIELD, text)?;
+    if bytes.is_empty() {
+        return Err(ApiError::InvalidInput(format!(
+            "{FIELD}: must decode to at least 1 byte"
+        )));
+    }
+    Ok(bytes)
+}
+
+fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    STANDARD.decode(text).map_err(|_| {
+        ApiError::InvalidInput(format!(
+            "{field}: must be standard padded base64 (RFC 4648, no line breaks)"
+        ))
+    })
+}
+
+const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
+const JPEG_MAGIC: &[u8] = b"\xff\xd8\xff";
+
+fn decode_signature_image(text: &str) -> Result<(Vec<u8>, ImageFormat, u32, u32), ApiError> {
+    const FIELD: &str = "signature_image";
+    let bad = |d: &str| ApiError::InvalidInput(format!("{FIELD}: {d}"));
+    if char_len(text) > MAX_SIGNATURE_IMAGE_CHARS {
+        return Err(bad(&format!(
+            "must be at most {MAX_SIGNATURE_IMAGE_CHARS} characters, data URL prefix included"
+        )));
+    }
+    let (claimed, payload) = if let Some(rest) = text.strip_prefix("data:image/png;base64,") {
+        (Some(ImageFormat::Png), rest)
+    } else if let Some(rest) = text.strip_prefix("data:image/jpeg;base64,") {
+        (Some(ImageFormat::Jpeg), rest)
+    } else if text.starts_with("data:") {
+        return Err(bad(
+            "the only data URL prefixes accepted are data:image/png;base64, and data:image/jpeg;base64,",
+        ));
+    } else {
+        (None, text)
+    };
+    let image = decode_base64(FIELD, payload)?;
+    let format = if image.starts_with(PNG_MAGIC) {
+        ImageFormat::Png
+    } else if image.starts_with(JPEG_MAGIC) {
+        ImageFormat::Jpeg
+    } else {
+        return Err(bad("not a PNG or JPEG image"));
+    };
+    if claimed.is_some_and(|c| c != format) {
+        return Err(bad("the data URL prefix does not match the image content"));
+    }
+    // A PNG's first chunk must be IHDR; imagesize reads the size from where it would be.
+    if format == ImageFormat::Png && image.get(12..16) != Some(b"IHDR".as_slice()) {
+        return Err(bad("the PNG header is malformed"));
+    }
+    let size = imagesize::blob_size(&image).map_err(|_| bad("the image header is malformed"))?;
+    let side = |v: usize| {
+        u32::try_from(v)
+            .ok()
+            .filter(|v| (1..=MAX_IMAGE_SIDE).contains(v))
+    };
+    match (side(size.width), side(size.height)) {
+        (Some(w), Some(h)) => Ok((image, format, w, h)),
+        _ => Err(bad(&format!(
+            "width and height must each be between 1 and {MAX_IMAGE_SIDE} pixels (got {}x{})",
+            size.width, size.height
+        ))),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use lambda_http::http::HeaderValue;
+
+    /// A minimal PNG header (signature + IHDR) of the given size; imagesize needs no more.
+    pub fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut out = PNG_MAGIC.to_vec();
+        out.extend_from_slice(&13u32.to_be_bytes());
+        out.extend_from_slice(b"IHDR");
+        out.extend_from_slice(&width.to_be_bytes());
+        out.extend_from_slice(&height.to_be_bytes());
+        out.extend_from_slice(&[8, 6, 0, 0, 0]);
+        out.extend_from_slice(&[0, 0, 0, 0]); // CRC, not checked
+        out
+    }
+
+    /// A minimal baseline JPEG header: SOI, then an SOF0 segment with the size.
+    pub fn jpeg(width: u16, height: u16) -> Vec<u8> {
+        let mut out = vec![0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08];
+        out.extend_from_slice(&height.to_be_bytes());
+        out.extend_from_slice(&width.to_be_bytes());
+        out.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        out.extend_from_slice(&[0xff, 0xd9]);
+        out
+    }
+
+    fn body(biometric: &str, image: &str) -> Vec<u8> {
+        serde_json::to_vec(
+            &serde_json::json!({"biometric_data": biometric, "signature_image": image}),
+        )
+        .unwrap()
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        STANDARD.encode(bytes)
+    }
+
+    fn err(content_type: Option<&str>, body: &[u8]) -> String {
+        match parse_sign_body(content_type, body) {
+            Err(ApiError::InvalidInput(d)) => d,
+            other => panic!("expected INVALID_INPUT, got {other:?}"),
+        }
+    }
+
+    const JSON: Option<&str> = Some("application/json");
+
+    #[test]
+    fn accepts_png_and_jpeg_with_or_without_prefix_and_digests_decoded_bytes() {
+        let png = png(300, 120);
+        let ok = parse_sign_body(
+            Some("application/json; charset=utf-8"),
+            &body(&b64(b"pen"), &b64(&png)),
+        )
+        .unwrap();
+        assert_eq!(&ok.biometric_data[..], b"pen");
+        assert_eq!(
+            ok.summary.biometric_data_sha256,
+            hex::encode(Sha256::digest(b"pen"))
+        );
+        assert_eq!(ok.summary.image_sha256, hex::encode(Sha256::digest(&png)));
+        assert_eq!(
+            (
+                ok.summary.image_format,
+                ok.summary.image_width,
+                ok.summary.image_height
+            ),
+            (ImageFormat::Png, 300, 120)
+        );
+
+        let with_prefix = format!("data:image/png;base64,{}", b64(&png));
+        let ok = parse_sign_body(JSON, &body(&b64(b"pen"), &with_prefix)).unwrap();
+        assert_eq!(
+            &ok.image[..],
+            &png[..],
+            "the prefix is not part of the stored image"
+        );
+
+        let jpeg = jpeg(640, 480);
+        let ok = parse_sign_body(
+            JSON,
+            &body(
+                &b64(b"pen"),
+                &format!("data:image/jpeg;base64,{}", b64(&jpeg)),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                ok.summary.image_format,
+                ok.summary.image_width,
+                ok.summary.image_height
+            ),
+            (ImageFormat::Jpeg, 640, 480)
+        );
+    }
+
+    #[test]
+    fn body_must_be_present_json_and_within_one_mebibyte() {
+        assert_eq!(
+            err(JSON, b""),
+            "body: a JSON BiometricSignRequest is required"
+        );
+        assert_eq!(
+            err(Some("text/plain"), &body("AA==", "AA==")),
+            "Content-Type: must be application/json"
+        );
+        assert_eq!(
+            err(None, &body("AA==", "AA==")),
+            "Content-Type: must be application/json"
+        );
+        let d = err(JSON, b"{not json");
+        assert!(d.starts_with("body: "), "{d}");
+        assert!(err(JSON, b"[1,2]").starts_with("body: "));
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            err(JSON, &big),
+            format!("body: must be at most {MAX_BODY_BYTES} bytes")
+        );
+    }
+
+    #[test]
+    fn fields_are_required_typed_and_unknown_fields_rejected() {
+        assert_eq!(
+            err(JSON, br#"{"signature_image":"AA=="}"#),
+            "biometric_data: is required"
+        );
+        assert_eq!(
+            err(JSON, br#"{"biometric_data":"AA=="}"#),
+            "signature_image: is required"
+        );
+        let d = err(JSON, br#"{"biometric_data":5,"signature_image":"AA=="}"#);
+        assert!(d.starts_with("biometric_data: invalid type"), "{d}");
+        let d = err(
+            JSON,
+            br#"{"biometric_data":"AA==","signature_image":"AA==","extra":1}"#,
+        );
+        assert!(d.contains("unknown field `extra`"), "{d}");
+    }
+
+    #[test]
+    fn biometric_data_size_boundary_is_exact() {
+        let png = b64(&png(1, 1));
+        // 307,200 base64 characters decode to 230,400 bytes: accepted.
+        let at_limit = b64(&vec![7u8; MAX_BIOMETRIC_DATA_CHARS / 4 * 3]);
+        assert_eq!(at_limit.len(), MAX_BIOMETRIC_DATA_CHARS);
+        assert!(parse_sign_body(JSON, &body(&at_limit, &png)).is_ok());
+        let over = format!("{at_limit}AAAA");
+        assert_eq!(
+            err(JSON, &body(&over, &png)),
+            "biometric_data: must be at most 307200 characters"
+        );
+    }
+
+    #[test]
+    fn signature_image_size_boundary_counts_the_prefix() {
+        let prefix = "data:image/png;base64,";
+        let image = png(1, 1);
+        // Pad the PNG with trailing bytes so that prefix + base64 is exactly the limit.
+        let payload_chars = (MAX_SIGNATURE_IMAGE_CHARS - prefix.len()) / 4 * 4;
+        let mut padded = image.clone();
+        padded.resize(payload_chars / 4 * 3, 0);
+        let text = format!("{prefix}{}", b64(&padded));
+        assert!(
+            text.len() <= MAX_SIGNATURE_IMAGE_CHARS && text.len() + 4 > MAX_SIGNATURE_IMAGE_CHARS
+        );
+        assert!(parse_sign_body(JSON, &body("AA==", &text)).is_ok());
+        let exact = b64(&{
+            let mut p = image.clone();
+            p.resize(MAX_SIGNATURE_IMAGE_CHARS / 4 * 3, 0);
+            p
+        });
+        assert_eq!(exact.len(), MAX_SIGNATURE_IMAGE_CHARS);
+        assert!(parse_sign_body(JSON, &body("AA==", &exact)).is_ok());
+        let over = format!("{prefix}{exact}");
+        assert!(
+            err(JSON, &body("AA==", &over))
+                .starts_with("signature_image: must be at most 512000 characters")
+        );
+    }
+
+    #[test]
+    fn base64_must_be_standard_and_padded_and_non_empty() {
+        let png = b64(&png(1, 1));
+        for bad in ["AA", "AA=", "A===", "-_8=", "AA==\n", "AA ==", "*"] {
+            assert_eq!(
+                err(JSON, &body(bad, &png)),
+                "biometric_data: must be standard padded base64 (RFC 4648, no line breaks)",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            err(JSON, &body("", &png)),
+            "biometric_data: must decode to at least 1 byte"
+        );
+        let d = err(JSON, &body("AA==", "data:image/png;base64,@@@@"));
+        assert!(
+            d.starts_with("signature_image: must be standard padded base64"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn image_is_checked_by_content() {
+        assert_eq!(
+            err(JSON, &body("AA==", &b64(b"GIF89a......"))),
+            "signature_image: not a PNG or JPEG image"
+        );
+        assert_eq!(
+            err(JSON, &body("AA==", "")),
+            "signature_image: not a PNG or JPEG image"
+        );
+        let jpeg_as_png = format!("data:image/png;base64,{}", b64(&jpeg(5, 5)));
+        assert_eq!(
+            err(JSON, &body("AA==", &jpeg_as_png)),
+            "signature_image: the data URL prefix does not match the image content"
+        );
+        let gif_prefix = format!("data:image/gif;base64,{}", b64(&png(5, 5)));
+        assert!(
+            err(JSON, &body("AA==", &gif_prefix))
+                .starts_with("signature_image: the only data URL prefixes")
+        );
+        let mut truncated = png(5, 5);
+        truncated.truncate(20);
+        assert!(err(JSON, &body("AA==", &b64(&truncated))).starts_with("signature_image: the"));
+        let mut no_ihdr = png(5, 5);
+        no_ihdr[12..16].copy_from_slice(b"IDAT");
+        assert_eq!(
+            err(JSON, &body("AA==", &b64(&no_ihdr))),
+            "signature_image: the PNG header is malformed"
+        );
+        assert_eq!(
+            err(JSON, &body("AA==", &b64(&[0xff, 0xd8, 0xff, 0xe0]))),
+            "signature_image: the image header is malformed"
+        );
+    }
+
+    #[test]
+    fn image_dimensions_boundaries() {
+        for (w, h) in [(1, 1), (4096, 4096), (1, 4096)] {
+            assert!(
+                parse_sign_body(JSON, &body("AA==", &b64(&png(w, h)))).is_ok(),
+                "{w}x{h}"
+            );
+            assert!(
+                parse_sign_body(JSON, &body("AA==", &b64(&jpeg(w as u16, h as u16)))).is_ok(),
+                "{w}x{h}"
+            );
+        }
+        for (w, h) in [(0, 1), (1, 0), (4097, 1), (1, 4097)] {
+            let d = err(JSON, &body("AA==", &b64(&png(w, h))));
+            assert!(
+                d.starts_with("signature_image: width and height must each be between 1 and 4096"),
+                "{d}"
+            );
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                lambda_http::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn param_err(pairs: &[(&str, &str)]) -> String {
+        match DeviceHeaders::from_headers(&headers(pairs)) {
+            Err(ApiError::Parameter(d)) => d,
+            other => panic!("expected PARAMETER_ERROR, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn device_headers_required_and_bounded() {
+        let ok = DeviceHeaders::from_headers(&headers(&[
+            ("X-Installation_Id", "inst"),
+            ("x-fingerprint", "fp"),
+            ("x-location", "88.52,-123.1"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            ok.location,
+            Some(Location {
+                lat: 88.52,
+                lon: -123.1
+            })
+        );
+        assert_eq!(
+            param_err(&[("x-fingerprint", "fp")]),
+            "x-installation_id: header is required"
+        );
+        assert_eq!(
+            param_err(&[("x-installation_id", "i")]),
+            "x-fingerprint: header is required"
+        );
+        let long_id = "i".repeat(128);
+        assert!(
+            DeviceHeaders::from_headers(&headers(&[
+                ("x-installation_id", &long_id),
+                ("x-fingerprint", &"f".repeat(256))
+            ]))
+            .is_ok()
+        );
+        assert_eq!(
+            param_err(&[
+                ("x-installation_id", &"i".repeat(129)),
+                ("x-fingerprint", "f")
+            ]),
+            "x-installation_id: must be 1-128 printable ASCII characters"
+        );
+        assert_eq!(
+            param_err(&[
+                ("x-installation_id", "i"),
+                ("x-fingerprint", &"f".repeat(257))
+            ]),
+            "x-fingerprint: must be 1-256 printable ASCII characters"
+        );
+        assert_eq!(
+            param_err(&[("x-installation_id", ""), ("x-fingerprint", "f")]),
+            "x-installation_id: must be 1-128 printable ASCII characters"
+        );
+        assert_eq!(
+            param_err(&[("x-installation_id", "a\tb"), ("x-fingerprint", "f")]),
+            "x-installation_id: must be 1-128 printable ASCII characters"
+        );
+        assert_eq!(
+            param_err(&[
+                ("x-installation_id", "a"),
+                ("x-installation_id", "b"),
+                ("x-fingerprint", "f")
+            ]),
+            "x-installation_id: must be given once"
+        );
+    }
+
+    #[test]
+    fn location_rules() {
+        let loc = |v: &str| {
+            DeviceHeaders::from_headers(&headers(&[
+                ("x-installation_id", "i"),
+                ("x-fingerprint", "f"),
+                ("x-location", v),
+            ]))
+        };
+        for good in ["90,180", "-90,-180", "0,0", "88.52, -123.1", "+1.5,2"] {
+            assert!(loc(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "90.0001,0",
+            "0,180.5",
+            "-91,0",
+            "1",
+            "1,2,3",
+            "a,b",
+            "NaN,0",
+            "inf,0",
+            "1e1,0",
+            "",
+            ",",
+            "1.,2",
+            ".5,2",
+        ] {
+            assert!(
+                matches!(loc(bad), Err(ApiError::Parameter(d)) if d.starts_with("x-location:")),
+                "{bad}"
+            );
+        }
+    }
+}

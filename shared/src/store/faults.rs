@@ -1,0 +1,101 @@
+//! A wrapper that makes any store fail on demand, to prove that a failure at any step of a sign
+//! leaves no stray blob and no half-updated sign. For tests; harmless (and unused) in production.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+
+use super::{
+    BlobStore, CommitError, SignAdmin, SignReader, SignUpdate, SignWriter, StoreError, StoredBlob,
+};
+use crate::evidence::EvidenceEvent;
+use crate::ids::SignKey;
+use crate::model::SignRecord;
+
+/// Which operations fail next. Shared between the test and the wrapped store.
+#[derive(Debug, Default)]
+pub struct FaultSwitches {
+    /// The next `commit` fails with a storage error (after writing nothing).
+    pub fail_next_commit: AtomicBool,
+    /// Fail the n-th `put_new` from now (1 = the next one); 0 = none.
+    pub fail_put_number: AtomicUsize,
+    puts_seen: AtomicUsize,
+}
+
+impl FaultSwitches {
+    pub fn fail_nth_put(&self, n: usize) {
+        self.puts_seen.store(0, Ordering::SeqCst);
+        self.fail_put_number.store(n, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Faulty<S> {
+    pub inner: S,
+    pub switches: Arc<FaultSwitches>,
+}
+
+impl<S> Faulty<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            switches: Arc::default(),
+        }
+    }
+}
+
+impl<S: SignReader> SignReader for Faulty<S> {
+    async fn get_sign(&self, key: &SignKey) -> Result<Option<SignRecord>, StoreError> {
+        self.inner.get_sign(key).await
+    }
+}
+
+impl<S: SignWriter> SignWriter for Faulty<S> {
+    async fn commit(&self, update: &SignUpdate) -> Result<(), CommitError> {
+        if self.switches.fail_next_commit.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::new("injected commit failure").into());
+        }
+        self.inner.commit(update).await
+    }
+}
+
+impl<S: SignAdmin> SignAdmin for Faulty<S> {
+    async fn create_sign(&self, sign: &SignRecord) -> Result<(), CommitError> {
+        self.inner.create_sign(sign).await
+    }
+
+    async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
+        self.inner.list_events(key).await
+    }
+}
+
+impl<S: BlobStore> BlobStore for Faulty<S> {
+    async fn put_new(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        sha256: [u8; 32],
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        let seen = self.switches.puts_seen.fetch_add(1, Ordering::SeqCst) + 1;
+        let target = self.switches.fail_put_number.load(Ordering::SeqCst);
+        if target != 0 && seen == target {
+            self.switches.fail_put_number.store(0, Ordering::SeqCst);
+            return Err(StoreError::new("injected blob write failure"));
+        }
+        self.inner.put_new(key, bytes, sha256, content_type).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<StoredBlob>, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list(prefix).await
+    }
+}

@@ -1,0 +1,127 @@
+//! An in-memory store for unit tests and benchmarks. Not for production: nothing is persisted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use bytes::Bytes;
+
+use super::{
+    BlobStore, CommitError, SignAdmin, SignReader, SignUpdate, SignWriter, StoreError, StoredBlob,
+};
+use crate::evidence::EvidenceEvent;
+use crate::ids::SignKey;
+use crate::model::SignRecord;
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    signs: Mutex<HashMap<(String, String), (SignRecord, Vec<EvidenceEvent>)>>,
+    blobs: Mutex<BTreeMap<String, StoredBlob>>,
+}
+
+fn id(key: &SignKey) -> (String, String) {
+    (key.org_id.to_string(), key.sign_id.to_string())
+}
+
+fn poisoned() -> StoreError {
+    StoreError::new("memory store lock poisoned")
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl SignReader for MemoryStore {
+    async fn get_sign(&self, key: &SignKey) -> Result<Option<SignRecord>, StoreError> {
+        let signs = self.signs.lock().map_err(|_| poisoned())?;
+        Ok(signs.get(&id(key)).map(|(sign, _)| sign.clone()))
+    }
+}
+
+impl SignWriter for MemoryStore {
+    async fn commit(&self, update: &SignUpdate) -> Result<(), CommitError> {
+        let mut signs = self.signs.lock().map_err(|_| poisoned())?;
+        let key = (update.sign.org_id.clone(), update.sign.sign_id.clone());
+        let Some((sign, events)) = signs.get_mut(&key) else {
+            return Err(CommitError::Conflict);
+        };
+        if sign.version != update.expected_version {
+            return Err(CommitError::Conflict);
+        }
+        if let Some(event) = &update.event {
+            if events.iter().any(|e| e.seq == event.seq) {
+                return Err(CommitError::Conflict);
+            }
+            events.push(event.clone());
+        }
+        *sign = update.sign.clone();
+        Ok(())
+    }
+}
+
+impl SignAdmin for MemoryStore {
+    async fn create_sign(&self, sign: &SignRecord) -> Result<(), CommitError> {
+        let mut signs = self.signs.lock().map_err(|_| poisoned())?;
+        let key = (sign.org_id.clone(), sign.sign_id.clone());
+        if signs.contains_key(&key) {
+            return Err(CommitError::Conflict);
+        }
+        signs.insert(key, (sign.clone(), Vec::new()));
+        Ok(())
+    }
+
+    async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
+        let signs = self.signs.lock().map_err(|_| poisoned())?;
+        let mut events = signs
+            .get(&id(key))
+            .map(|(_, events)| events.clone())
+            .unwrap_or_default();
+        events.sort_by_key(|e| e.seq);
+        Ok(events)
+    }
+}
+
+impl BlobStore for MemoryStore {
+    async fn put_new(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        sha256: [u8; 32],
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
+        let mut blobs = self.blobs.lock().map_err(|_| poisoned())?;
+        if blobs.contains_key(key) {
+            return Err(StoreError::new(format!("blob {key} already exists")));
+        }
+        let checksum = base64::engine::general_purpose::STANDARD.encode(sha256);
+        blobs.insert(
+            key.to_owned(),
+            StoredBlob {
+                bytes,
+                checksum_sha256: Some(checksum),
+                encryption: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.blobs.lock().map_err(|_| poisoned())?.remove(key);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<StoredBlob>, StoreError> {
+        Ok(self.blobs.lock().map_err(|_| poisoned())?.get(key).cloned())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let blobs = self.blobs.lock().map_err(|_| poisoned())?;
+        Ok(blobs
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+}

@@ -1,0 +1,122 @@
+//! Storage behind traits: one narrow trait per capability, so each function depends on (and is
+//! granted IAM permissions for) only what it uses.
+//!
+//! | trait | used by | production adapter |
+//! |---|---|---|
+//! | [`SignReader`] | get, preview, sign | [`dynamo::DynamoSignStore`] |
+//! | [`SignWriter`] | preview, sign | [`dynamo::DynamoSignStore`] |
+//! | [`SignAdmin`] | the `biosign` tool | [`dynamo::DynamoSignStore`] |
+//! | [`BlobStore`] | sign | [`s3::S3BlobStore`] |
+//!
+//! Adapters do not know the state machine: they store what they are given, conditionally on the
+//! version they were told to expect. Every adapter passes the same contract-test suite.
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+use crate::evidence::EvidenceEvent;
+use crate::ids::SignKey;
+use crate::model::SignRecord;
+
+pub mod dynamo;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+pub mod faults;
+pub mod memory;
+pub mod s3;
+
+/// A storage failure that is nobody's fault but the storage's (network, throttling, corruption).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+impl StoreError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Why a conditional write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The sign is not at the expected version any more (or does not exist): re-read and decide
+    /// again.
+    #[error("the sign changed since it was read")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One atomic change of a sign: the record that replaces the stored one, and the evidence event
+/// appended with it, both or neither, and only if the stored record is still at
+/// `expected_version`.
+#[derive(Debug, Clone)]
+pub struct SignUpdate {
+    pub expected_version: u64,
+    pub sign: SignRecord,
+    pub event: Option<EvidenceEvent>,
+}
+
+pub trait SignReader: Send + Sync {
+    /// The sign, read strongly consistently.
+    fn get_sign(
+        &self,
+        key: &SignKey,
+    ) -> impl Future<Output = Result<Option<SignRecord>, StoreError>> + Send;
+}
+
+pub trait SignWriter: Send + Sync {
+    /// Applies `update` atomically and conditionally (see [`SignUpdate`]).
+    fn commit(&self, update: &SignUpdate) -> impl Future<Output = Result<(), CommitError>> + Send;
+}
+
+/// What the process service (here: the `biosign` tool) does besides the three endpoints.
+pub trait SignAdmin: SignReader + SignWriter {
+    /// Stores a new sign; [`CommitError::Conflict`] if one with that key exists.
+    fn create_sign(
+        &self,
+        sign: &SignRecord,
+    ) -> impl Future<Output = Result<(), CommitError>> + Send;
+
+    /// A sign's evidence events in `seq` order.
+    fn list_events(
+        &self,
+        key: &SignKey,
+    ) -> impl Future<Output = Result<Vec<EvidenceEvent>, StoreError>> + Send;
+}
+
+/// A stored blob as read back, with what the store recorded about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub bytes: Bytes,
+    /// Base64 SHA-256 the store holds for the object (S3's `x-amz-checksum-sha256`).
+    pub checksum_sha256: Option<String>,
+    /// The server-side encryption the store applied (`aws:kms`, `AES256`), if it reports one.
+    pub encryption: Option<String>,
+}
+
+pub trait BlobStore: Send + Sync {
+    /// Writes a blob under a key that must not exist yet, with its SHA-256 for the store to
+    /// verify. Fails rather than overwrite.
+    fn put_new(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        sha256: [u8; 32],
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes a blob; removing a missing one is not an error.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get(&self, key: &str)
+    -> impl Future<Output = Result<Option<StoredBlob>, StoreError>> + Send;
+
+    /// Every key under `prefix`, sorted (for audits and tests).
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+/// For the function that needs no blobs (get, preview).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBlobs;
