@@ -70,15 +70,28 @@ mod tests {
     #[test]
     fn matches_the_three_routes_with_or_without_prefix() {
         let id = "0b0c6a8e-3f1e-4a57-9d3b-2f2f3c1a9e10";
-        let m = match_path(&format!("/v1/orgs/acme/biometric_signs/{id}")).unwrap();
-        assert_eq!((m.route, m.org_id, m.sign_id), (Route::GetSign, "acme", id));
-        let m = match_path(&format!(
-            "/lambda-url/preview-sign/v1/orgs/acme/biometric_signs/{id}/preview"
-        ))
-        .unwrap();
-        assert_eq!(m.route, Route::Preview);
-        let m = match_path(&format!("/v1/orgs/acme/biometric_signs/{id}/sign")).unwrap();
-        assert_eq!(m.route, Route::Sign);
+        let cases = [
+            (
+                format!("/v1/orgs/acme/biometric_signs/{id}"),
+                Route::GetSign,
+            ),
+            (
+                format!("/lambda-url/preview-sign/v1/orgs/acme/biometric_signs/{id}/preview"),
+                Route::Preview,
+            ),
+            (
+                format!("/v1/orgs/acme/biometric_signs/{id}/sign/"),
+                Route::Sign,
+            ),
+        ];
+        for (path, route) in &cases {
+            let m = match_path(path).unwrap();
+            assert_eq!(
+                (m.route, m.org_id, m.sign_id),
+                (*route, "acme", id),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,363 @@
+//! The tool's commands, as functions the CLI (and the end-to-end tests) call.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use biosign_shared::auth::Authenticator;
+use biosign_shared::config;
+use biosign_shared::evidence::{ChainCheck, EvidenceEvent, verify_chain};
+use biosign_shared::handlers::Api;
+use biosign_shared::ids::{OrgId, SignId, SignKey};
+use biosign_shared::model::{Document, NewSign, SignRecord, Signer};
+use biosign_shared::store::dynamo::DynamoSignStore;
+use biosign_shared::store::embedded::EmbeddedStore;
+use biosign_shared::store::s3::S3BlobStore;
+use biosign_shared::store::{BlobStore, CommitError, SignAdmin};
+use biosign_shared::{ApiError, aws, service, time};
+use chrono::Duration;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::devkey::{self, DevKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// SQLite in the data directory: no AWS, no Docker.
+    Embedded,
+    /// DynamoDB + S3 from TABLE_NAME, BUCKET_NAME, KMS_KEY_ID and the standard AWS variables
+    /// (AWS_ENDPOINT_URL included, for an emulator).
+    Aws,
+}
+
+/// The options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct StoreOptions {
+    /// Where the embedded database and the local dev key live.
+    #[arg(
+        long,
+        global = true,
+        default_value = ".biosign",
+        env = "BIOSIGN_DATA_DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// Which store to use.
+    #[arg(long, global = true, value_enum, default_value_t = StoreKind::Embedded, env = "BIOSIGN_STORE")]
+    pub store: StoreKind,
+}
+
+/// The configured store, opened.
+pub enum Stores {
+    Embedded(EmbeddedStore),
+    Aws {
+        signs: DynamoSignStore,
+        blobs: S3BlobStore,
+    },
+}
+
+impl Stores {
+    pub async fn open(options: &StoreOptions) -> anyhow::Result<Self> {
+        match options.store {
+            StoreKind::Embedded => Ok(Self::Embedded(EmbeddedStore::open(&options.data_dir)?)),
+            StoreKind::Aws => {
+                let env = |name: &str| std::env::var(name).ok();
+                let table = config::required(&env, config::TABLE_NAME)?;
+                let bucket = config::required(&env, config::BUCKET_NAME)?;
+                let kms = config::optional(&env, config::KMS_KEY_ID);
+                let sdk = aws::load_config().await;
+                Ok(Self::Aws {
+                    signs: DynamoSignStore::new(aws::dynamodb(&sdk), table),
+                    blobs: S3BlobStore::new(aws::s3(&sdk), bucket, kms),
+                })
+            }
+        }
+    }
+}
+
+/// Runs `$body` with `$signs` and `$blobs` bound to the concrete stores, whichever they are.
+#[macro_export]
+macro_rules! with_stores {
+    ($stores:expr, |$signs:ident, $blobs:ident| $body:expr) => {
+        match $stores {
+            $crate::commands::Stores::Embedded(store) => {
+                let ($signs, $blobs) = (store.clone(), store);
+                $body
+            }
+            $crate::commands::Stores::Aws { signs, blobs } => {
+                let ($signs, $blobs) = (signs, blobs);
+                $body
+            }
+        }
+    };
+}
+
+/// `biosign init`: prepares the store (and the dev key).
+pub async fn init(options: &StoreOptions) -> anyhow::Result<String> {
+    let key = DevKey::load_or_create(&options.data_dir)?;
+    match Stores::open(options).await? {
+        Stores::Embedded(store) => Ok(format!(
+            "embedded store ready at {}; dev key {} at {}",
+            store.path().display(),
+            key.kid(),
+            DevKey::path(&options.data_dir).display()
+        )),
+        Stores::Aws { signs, blobs } => {
+            signs.create_table().await.context("creating the table")?;
+            let region = aws::load_config().await.region().map(|r| r.to_string());
+            blobs
+                .create_bucket(region.as_deref())
+                .await
+                .context("creating the bucket")?;
+            Ok(format!(
+                "table {} and bucket {} created",
+                signs.table(),
+                blobs.bucket()
+            ))
+        }
+    }
+}
+
+/// The options of `biosign create-sign`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateSignArgs {
+    /// The organization that owns the sign.
+    #[arg(long)]
+    pub org: String,
+    /// A document to sign (UUID); repeatable. Default: one generated document.
+    #[arg(long = "document", value_name = "UUID")]
+    pub documents: Vec<String>,
+    /// A document that must be previewed before signing (UUID); repeatable.
+    #[arg(long = "preview-document", value_name = "UUID")]
+    pub preview_documents: Vec<String>,
+    #[arg(long, default_value = "James")]
+    pub signer_name: String,
+    #[arg(long, default_value = "Smith")]
+    pub signer_last_name: String,
+    #[arg(long, default_value = "EN")]
+    pub language: String,
+    /// How long the sign stays valid, as an ISO 8601 duration (a leading '-' makes it expired).
+    #[arg(long, default_value = "P7D", allow_hyphen_values = true)]
+    pub expires_in: String,
+    /// The sign id to use instead of a random one.
+    #[arg(long)]
+    pub sign_id: Option<String>,
+}
+
+fn uuid_arg(flag: &str, value: &str) -> anyhow::Result<String> {
+    let id =
+        SignId::parse(value).map_err(|_| anyhow::anyhow!("--{flag} {value:?} is not a UUID"))?;
+    Ok(id.to_string())
+}
+
+pub async fn create_sign<S: SignAdmin>(
+    store: &S,
+    args: &CreateSignArgs,
+) -> anyhow::Result<SignRecord> {
+    let org = OrgId::parse(&args.org).map_err(|e| anyhow::anyhow!("--org: {}", e.details()))?;
+    let sign_id = match &args.sign_id {
+        Some(id) => SignId::parse(id).map_err(|e| anyhow::anyhow!("--sign-id: {}", e.details()))?,
+        None => SignId::new_random(),
+    };
+    let expires_in = crate::duration::parse(&args.expires_in)
+        .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?;
+    let mut documents = args
+        .documents
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            Ok(Document {
+                id: uuid_arg("document", id)?,
+                name: format!("document-{}.pdf", i + 1),
+                sign_fields: vec!["SIGNATURE_CUSTOMER".into()],
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if documents.is_empty() {
+        documents.push(Document {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: "contract.pdf".into(),
+            sign_fields: vec!["SIGNATURE_CUSTOMER".into()],
+        });
+    }
+    let preview_documents = args
+        .preview_documents
+        .iter()
+        .map(|id| uuid_arg("preview-document", id))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let now = time::now();
+    let record = SignRecord::new(NewSign {
+        key: SignKey::new(org, sign_id),
+        sign_process_id: uuid::Uuid::new_v4().to_string(),
+        signer: Signer {
+            alias: "signer_1".into(),
+            name: args.signer_name.clone(),
+            last_name: args.signer_last_name.clone(),
+            language: args.language.clone(),
+        },
+        documents,
+        preview_documents,
+        created_at: now,
+        expires_at: now + expires_in,
+    });
+    match store.create_sign(&record).await {
+        Ok(()) => Ok(record),
+        Err(CommitError::Conflict) => bail!("a sign {sign_id} already exists in org {}", args.org),
+        Err(CommitError::Store(e)) => Err(e.into()),
+    }
+}
+
+fn sign_key(org: &str, sign_id: &str) -> anyhow::Result<SignKey> {
+    let org = OrgId::parse(org).map_err(|e| anyhow::anyhow!("--org: {}", e.details()))?;
+    let sign_id =
+        SignId::parse(sign_id).map_err(|e| anyhow::anyhow!("--sign-id: {}", e.details()))?;
+    Ok(SignKey::new(org, sign_id))
+}
+
+fn api_error(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.details())
+}
+
+pub async fn cancel_sign<S: SignAdmin>(
+    store: &S,
+    org: &str,
+    sign_id: &str,
+) -> anyhow::Result<SignRecord> {
+    let key = sign_key(org, sign_id)?;
+    service::cancel_sign(store, &key).await.map_err(api_error)
+}
+
+/// A sign with its evidence and whether the chain verifies.
+#[derive(Debug, Serialize)]
+pub struct SignReport {
+    pub sign: SignRecord,
+    pub events: Vec<EvidenceEvent>,
+    pub chain: ChainCheck,
+}
+
+pub async fn show_sign<S: SignAdmin>(
+    store: &S,
+    org: &str,
+    sign_id: &str,
+) -> anyhow::Result<SignReport> {
+    let key = sign_key(org, sign_id)?;
+    let sign = service::get_sign(store, &key).await.map_err(api_error)?;
+    let events = store.list_events(&key).await?;
+    let chain = verify_chain(&sign, &events);
+    Ok(SignReport {
+        sign,
+        events,
+        chain,
+    })
+}
+
+/// The options of `biosign token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    #[arg(long)]
+    pub org: String,
+    /// Limit the token to one sign (the signer's own token).
+    #[arg(long)]
+    pub sign_id: Option<String>,
+    /// Space-separated scopes.
+    #[arg(long, default_value = "biometric_signs:read biometric_signs:sign")]
+    pub scope: String,
+    /// Lifetime, as an ISO 8601 duration.
+    #[arg(long, default_value = "PT15M")]
+    pub expires_in: String,
+}
+
+/// A token signed with the local dev key, and only with it.
+pub fn mint_token(key: &DevKey, args: &TokenArgs) -> anyhow::Result<String> {
+    // Refuse when the environment points at a real identity setup: a dev token means nothing
+    // there, and minting one must never look like it could.
+    let env = |name: &str| std::env::var(name).ok();
+    if let Some(jwks) = config::optional(&env, config::JWT_JWKS) {
+        if !jwks.contains(key.kid()) {
+            bail!(
+                "JWT_JWKS is set and does not hold the local dev key {}: tokens for that configuration come from its identity provider, not from this tool",
+                key.kid()
+            );
+        }
+    }
+    if let Some(issuer) = config::optional(&env, config::JWT_ISSUER) {
+        if issuer != devkey::ISSUER {
+            bail!(
+                "JWT_ISSUER is {issuer:?}: this tool only mints tokens of the local dev issuer {:?}",
+                devkey::ISSUER
+            );
+        }
+    }
+    let org = OrgId::parse(&args.org).map_err(|e| anyhow::anyhow!("--org: {}", e.details()))?;
+    let lifetime = crate::duration::parse(&args.expires_in)
+        .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?;
+    if lifetime <= Duration::zero() {
+        bail!("--expires-in must be positive");
+    }
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = serde_json::json!({
+        "iss": devkey::ISSUER,
+        "aud": devkey::AUDIENCE,
+        "sub": "biosign-local-developer",
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime.num_seconds(),
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "org": org.as_str(),
+        "scope": args.scope,
+    });
+    if let Some(sign_id) = &args.sign_id {
+        let id =
+            SignId::parse(sign_id).map_err(|e| anyhow::anyhow!("--sign-id: {}", e.details()))?;
+        claims["sign_id"] = serde_json::Value::String(id.to_string());
+    }
+    key.sign(&claims)
+}
+
+/// The authenticator `serve` uses: the configured JWKS, or else the local dev key.
+pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'static str)> {
+    let env = |name: &str| std::env::var(name).ok();
+    if config::optional(&env, config::JWT_JWKS).is_some() {
+        return Ok((config::authenticator(&env)?, "the JWKS in JWT_JWKS"));
+    }
+    let auth = Authenticator::from_jwks_json(&key.jwks_json(), devkey::ISSUER, devkey::AUDIENCE)?;
+    Ok((auth, "the local dev key"))
+}
+
+/// Builds the API of `serve` for the given stores.
+pub fn api<S, B: BlobStore>(signs: S, blobs: B, auth: Authenticator) -> Arc<Api<S, B>> {
+    let env = |name: &str| std::env::var(name).ok();
+    Arc::new(Api {
+        signs,
+        blobs,
+        auth,
+        docs: config::error_docs(&env),
+    })
+}
+
+/// A tiny real PNG (1×1), for the printed walk-through.
+pub const DEMO_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// The walk-through `serve` prints for a sign: ready-to-paste `curl` commands with a token.
+pub fn walkthrough(base_url: &str, sign: &SignRecord, token: &str) -> String {
+    let url = format!(
+        "{base_url}/v1/orgs/{}/biometric_signs/{}",
+        sign.org_id, sign.sign_id
+    );
+    let device = "-H 'x-installation_id: 5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11' -H 'x-fingerprint: 3f8a1c2e9b7d4f60a1b2c3d4e5f60718' -H 'x-location: 40.4168,-3.7038'";
+    let biometric = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        br#"{"strokes":[[{"x":10,"y":12,"p":0.5,"t":0}]]}"#,
+    );
+    format!(
+        "export TOKEN='{token}'\n\n\
+         # 1. Load the sign (status PENDING)\n\
+         curl -s -H \"Authorization: Bearer $TOKEN\" {url}\n\n\
+         # 2. Record that the documents were previewed (204)\n\
+         curl -s -i -X POST -H \"Authorization: Bearer $TOKEN\" {device} {url}/preview\n\n\
+         # 3. Sign (204)\n\
+         curl -s -i -X POST -H \"Authorization: Bearer $TOKEN\" {device} -H 'Content-Type: application/json' \\\n  \
+         -d '{{\"biometric_data\":\"{biometric}\",\"signature_image\":\"data:image/png;base64,{DEMO_PNG_BASE64}\"}}' {url}/sign\n\n\
+         # 4. Load it again (status SIGNED, with the digests)\n\
+         curl -s -H \"Authorization: Bearer $TOKEN\" {url}\n"
+    )
+}
