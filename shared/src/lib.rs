@@ -17,6 +17,8 @@ pub mod route;
 pub mod service;
 pub mod state;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 
 pub use error::ApiError;

@@ -273,27 +273,7 @@ pub(crate) mod tests {
     use super::*;
     use lambda_http::http::HeaderValue;
 
-    /// A minimal PNG header (signature + IHDR) of the given size; imagesize needs no more.
-    pub fn png(width: u32, height: u32) -> Vec<u8> {
-        let mut out = PNG_MAGIC.to_vec();
-        out.extend_from_slice(&13u32.to_be_bytes());
-        out.extend_from_slice(b"IHDR");
-        out.extend_from_slice(&width.to_be_bytes());
-        out.extend_from_slice(&height.to_be_bytes());
-        out.extend_from_slice(&[8, 6, 0, 0, 0]);
-        out.extend_from_slice(&[0, 0, 0, 0]); // CRC, not checked
-        out
-    }
-
-    /// A minimal baseline JPEG header: SOI, then an SOF0 segment with the size.
-    pub fn jpeg(width: u16, height: u16) -> Vec<u8> {
-        let mut out = vec![0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08];
-        out.extend_from_slice(&height.to_be_bytes());
-        out.extend_from_slice(&width.to_be_bytes());
-        out.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
-        out.extend_from_slice(&[0xff, 0xd9]);
-        out
-    }
+    pub use crate::testing::{jpeg_header as jpeg, png_header as png};
 
     fn body(biometric: &str, image: &str) -> Vec<u8> {
         serde_json::to_vec(

@@ -1,1 +1,508 @@
+//! The end-to-end harness: a `biosign serve` server on a free loopback port, over the embedded
+//! store or over DynamoDB + S3 in moto (a fresh table and bucket per test), with fault switches,
+//! and helpers that speak the API as a client would.
+#![forbid(unsafe_code)]
 
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
+use biosign::devkey::{self, DevKey};
+use biosign::server::{self, Cors};
+use biosign_shared::auth::Authenticator;
+use biosign_shared::aws;
+use biosign_shared::ids::{OrgId, SignId, SignKey};
+use biosign_shared::model::SignRecord;
+use biosign_shared::store::dynamo::DynamoSignStore;
+use biosign_shared::store::embedded::EmbeddedStore;
+use biosign_shared::store::faults::{FaultSwitches, Faulty};
+use biosign_shared::store::s3::S3BlobStore;
+use biosign_shared::store::{BlobStore, StoredBlob};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub mod store_contract;
+
+/// Set by `scripts/test` to the moto server it started.
+pub const MOTO_URL_VAR: &str = "BIOSIGN_TEST_MOTO_URL";
+
+pub fn moto_url() -> String {
+    std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{MOTO_URL_VAR} is not set: run the AWS tests through scripts/test, which starts moto"
+        )
+    })
+}
+
+/// A fresh, uniquely named table and bucket in moto, created by the same code as `biosign init`.
+pub async fn fresh_aws_stores(kms_key_id: Option<String>) -> (DynamoSignStore, S3BlobStore) {
+    let sdk = aws::load_config_at(&moto_url()).await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let signs = DynamoSignStore::new(aws::dynamodb(&sdk), format!("biosign-test-{id}"));
+    signs.create_table().await.expect("create table in moto");
+    let blobs = S3BlobStore::new(
+        aws::s3(&sdk),
+        format!("biosign-test-{}", &id[..24]),
+        kms_key_id,
+    );
+    blobs
+        .create_bucket(Some("us-east-1"))
+        .await
+        .expect("create bucket in moto");
+    (signs, blobs)
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Embedded,
+    Aws { kms_key_id: Option<String> },
+}
+
+pub enum TestStores {
+    Embedded(Faulty<EmbeddedStore>),
+    Aws {
+        signs: Faulty<DynamoSignStore>,
+        blobs: Faulty<S3BlobStore>,
+    },
+}
+
+/// A running server and direct access to the stores behind it.
+pub struct TestEnv {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub key: DevKey,
+    pub stores: TestStores,
+    pub switches: Arc<FaultSwitches>,
+    pub data_dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A response as the client sees it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub raw: Vec<u8>,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the contract's error body: one error with this code and title, a `ref` to the
+    /// code's anchor, and `details` starting with `details_prefix`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str, title: &str, details_prefix: &str) {
+        assert_eq!(self.status, status, "status; body: {}", self.body);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap()),
+            Some("application/json")
+        );
+        let errors = self.body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no errors array: {}", self.body));
+        assert_eq!(errors.len(), 1, "{}", self.body);
+        let error = &errors[0];
+        assert_eq!(error["code"], code, "{}", self.body);
+        assert_eq!(error["title"], title, "{}", self.body);
+        let reference = error["ref"].as_str().unwrap();
+        assert!(
+            reference.ends_with(&format!("#{}", code.to_lowercase())),
+            "ref {reference}"
+        );
+        let details = error["details"].as_str().unwrap();
+        assert!(
+            details.starts_with(details_prefix),
+            "details {details:?} should start with {details_prefix:?}"
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_no_content(&self) {
+        assert_eq!(self.status, 204, "body: {}", self.body);
+        assert!(self.raw.is_empty(), "a 204 has no body");
+    }
+}
+
+/// The device evidence headers a well-behaved app sends.
+pub fn device_headers() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "x-installation_id",
+            "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11".into(),
+        ),
+        ("x-fingerprint", "3f8a1c2e9b7d4f60a1b2c3d4e5f60718".into()),
+        ("x-location", "40.4168,-3.7038".into()),
+    ]
+}
+
+/// A signature to send, with the digests the service must report for it.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    pub biometric_data: Vec<u8>,
+    pub image: Vec<u8>,
+}
+
+impl Signature {
+    /// A distinct signature per `seed`: a PNG header with `seed` in its trailing bytes.
+    pub fn sample(seed: u32) -> Self {
+        let mut image = biosign_shared::testing::png_header(400, 150);
+        image.extend_from_slice(format!("pixels-{seed}").as_bytes());
+        let biometric_data =
+            format!(r#"{{"strokes":[[{{"x":{seed},"y":2,"p":0.4,"t":0}}]]}}"#).into_bytes();
+        Self {
+            biometric_data,
+            image,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        json!({
+            "biometric_data": STANDARD.encode(&self.biometric_data),
+            "signature_image": format!("data:image/png;base64,{}", STANDARD.encode(&self.image)),
+        })
+    }
+
+    pub fn image_sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.image))
+    }
+
+    pub fn biometric_sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.biometric_data))
+    }
+}
+
+impl TestEnv {
+    pub async fn start(backend: Backend) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
+        let auth =
+            Authenticator::from_jwks_json(&key.jwks_json(), devkey::ISSUER, devkey::AUDIENCE)
+                .expect("dev JWKS");
+        let switches = Arc::new(FaultSwitches::default());
+        let faulty = |inner| Faulty {
+            inner,
+            switches: Arc::clone(&switches),
+        };
+        let stores = match backend {
+            Backend::Embedded => TestStores::Embedded(faulty(
+                EmbeddedStore::open(data_dir.path()).expect("open store"),
+            )),
+            Backend::Aws { kms_key_id } => {
+                let (signs, blobs) = fresh_aws_stores(kms_key_id).await;
+                TestStores::Aws {
+                    signs: Faulty {
+                        inner: signs,
+                        switches: Arc::clone(&switches),
+                    },
+                    blobs: Faulty {
+                        inner: blobs,
+                        switches: Arc::clone(&switches),
+                    },
+                }
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let cors = Arc::new(Cors {
+            origins: vec!["https://app.example".into()],
+            allow_loopback: false,
+        });
+        match &stores {
+            TestStores::Embedded(store) => {
+                let api = commands::api(store.clone(), store.clone(), auth);
+                tokio::spawn(server::run(listener, api, cors, shutdown));
+            }
+            TestStores::Aws { signs, blobs } => {
+                let api = commands::api(signs.clone(), blobs.clone(), auth);
+                tokio::spawn(server::run(listener, api, cors, shutdown));
+            }
+        }
+        Self {
+            base_url,
+            http: reqwest::Client::new(),
+            key,
+            stores,
+            switches,
+            data_dir,
+            _stop: stop,
+        }
+    }
+
+    /// A token of the dev issuer for `org` with `scope`, optionally limited to one sign.
+    pub fn token(&self, org: &str, scope: &str, sign_id: Option<&str>) -> String {
+        commands::mint_token(
+            &self.key,
+            &TokenArgs {
+                org: org.into(),
+                sign_id: sign_id.map(str::to_owned),
+                scope: scope.into(),
+                expires_in: "PT5M".into(),
+            },
+        )
+        .expect("mint token")
+    }
+
+    /// A token with both scopes for `org`.
+    pub fn full_token(&self, org: &str) -> String {
+        self.token(org, "biometric_signs:read biometric_signs:sign", None)
+    }
+
+    /// Signs arbitrary claims with the dev key (for the token matrix).
+    pub fn token_with_claims(&self, claims: &Value) -> String {
+        self.key.sign(claims).expect("sign claims")
+    }
+
+    pub async fn create_sign(
+        &self,
+        org: &str,
+        needs_preview: bool,
+        expires_in: &str,
+    ) -> SignRecord {
+        let args = CreateSignArgs {
+            org: org.into(),
+            documents: vec![uuid::Uuid::new_v4().to_string()],
+            preview_documents: if needs_preview {
+                vec![uuid::Uuid::new_v4().to_string()]
+            } else {
+                vec![]
+            },
+            signer_name: "James".into(),
+            signer_last_name: "Smith".into(),
+            language: "ES".into(),
+            expires_in: expires_in.into(),
+            sign_id: None,
+        };
+        match &self.stores {
+            TestStores::Embedded(store) => commands::create_sign(store, &args).await,
+            TestStores::Aws { signs, .. } => commands::create_sign(signs, &args).await,
+        }
+        .expect("create sign")
+    }
+
+    pub async fn cancel_sign(&self, org: &str, sign_id: &str) {
+        match &self.stores {
+            TestStores::Embedded(store) => commands::cancel_sign(store, org, sign_id).await,
+            TestStores::Aws { signs, .. } => commands::cancel_sign(signs, org, sign_id).await,
+        }
+        .expect("cancel sign");
+    }
+
+    pub async fn report(&self, org: &str, sign_id: &str) -> SignReport {
+        match &self.stores {
+            TestStores::Embedded(store) => commands::show_sign(store, org, sign_id).await,
+            TestStores::Aws { signs, .. } => commands::show_sign(signs, org, sign_id).await,
+        }
+        .expect("show sign")
+    }
+
+    /// Every blob key in the blob store.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        match &self.stores {
+            TestStores::Embedded(store) => store.list("").await,
+            TestStores::Aws { blobs, .. } => blobs.list("").await,
+        }
+        .expect("list blobs")
+    }
+
+    pub async fn blob(&self, key: &str) -> StoredBlob {
+        match &self.stores {
+            TestStores::Embedded(store) => store.get(key).await,
+            TestStores::Aws { blobs, .. } => blobs.get(key).await,
+        }
+        .expect("get blob")
+        .unwrap_or_else(|| panic!("blob {key} is missing"))
+    }
+
+    pub fn url(&self, org: &str, sign_id: &str, action: Option<&str>) -> String {
+        let base = format!("{}/v1/orgs/{org}/biometric_signs/{sign_id}", self.base_url);
+        match action {
+            Some(action) => format!("{base}/{action}"),
+            None => base,
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let raw = response.bytes().await.expect("body").to_vec();
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw).unwrap_or(Value::Null)
+        };
+        Reply {
+            status,
+            headers,
+            raw,
+            body,
+        }
+    }
+
+    pub async fn get(&self, org: &str, sign_id: &str, token: Option<&str>) -> Reply {
+        let mut request = self.http.get(self.url(org, sign_id, None));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn preview(&self, org: &str, sign_id: &str, token: Option<&str>) -> Reply {
+        self.preview_with(org, sign_id, token, &device_headers())
+            .await
+    }
+
+    pub async fn preview_with(
+        &self,
+        org: &str,
+        sign_id: &str,
+        token: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Reply {
+        let mut request = self.http.post(self.url(org, sign_id, Some("preview")));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.send(request).await
+    }
+
+    pub async fn sign(
+        &self,
+        org: &str,
+        sign_id: &str,
+        token: &str,
+        signature: &Signature,
+    ) -> Reply {
+        self.sign_raw(
+            org,
+            sign_id,
+            Some(token),
+            &device_headers(),
+            Some("application/json"),
+            signature.body().to_string().into_bytes(),
+        )
+        .await
+    }
+
+    pub async fn sign_raw(
+        &self,
+        org: &str,
+        sign_id: &str,
+        token: Option<&str>,
+        headers: &[(&str, String)],
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .post(self.url(org, sign_id, Some("sign")))
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.send(request).await
+    }
+
+    /// Changes a field of a stored event behind the service's back, as an attacker with write
+    /// access to the store would.
+    pub async fn tamper_event(&self, org: &str, sign_id: &str, seq: u64) {
+        match &self.stores {
+            TestStores::Embedded(store) => {
+                let conn = rusqlite::Connection::open(store.inner.path()).unwrap();
+                conn.execute_batch("DROP TRIGGER events_are_immutable")
+                    .unwrap();
+                let changed = conn
+                    .execute(
+                        "UPDATE events SET event = json_set(event, '$.fingerprint', 'forged') WHERE org_id = ?1 AND sign_id = ?2 AND seq = ?3",
+                        rusqlite::params![org, sign_id, seq as i64],
+                    )
+                    .unwrap();
+                assert_eq!(changed, 1);
+            }
+            TestStores::Aws { signs, .. } => {
+                signs
+                    .inner
+                    .client()
+                    .update_item()
+                    .table_name(signs.inner.table())
+                    .key(
+                        "pk",
+                        aws_sdk_dynamodb::types::AttributeValue::S(format!("SIGN#{org}#{sign_id}")),
+                    )
+                    .key(
+                        "sk",
+                        aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{seq:020}")),
+                    )
+                    .update_expression("SET fingerprint = :forged")
+                    .expression_attribute_values(
+                        ":forged",
+                        aws_sdk_dynamodb::types::AttributeValue::S("forged".into()),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Removes a stored event behind the service's back.
+    pub async fn delete_event(&self, org: &str, sign_id: &str, seq: u64) {
+        match &self.stores {
+            TestStores::Embedded(store) => {
+                let conn = rusqlite::Connection::open(store.inner.path()).unwrap();
+                conn.execute_batch("DROP TRIGGER events_are_permanent")
+                    .unwrap();
+                let deleted = conn
+                    .execute(
+                        "DELETE FROM events WHERE org_id = ?1 AND sign_id = ?2 AND seq = ?3",
+                        rusqlite::params![org, sign_id, seq as i64],
+                    )
+                    .unwrap();
+                assert_eq!(deleted, 1);
+            }
+            TestStores::Aws { signs, .. } => {
+                signs
+                    .inner
+                    .client()
+                    .delete_item()
+                    .table_name(signs.inner.table())
+                    .key(
+                        "pk",
+                        aws_sdk_dynamodb::types::AttributeValue::S(format!("SIGN#{org}#{sign_id}")),
+                    )
+                    .key(
+                        "sk",
+                        aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{seq:020}")),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// The key of a created sign.
+pub fn key_of(sign: &SignRecord) -> SignKey {
+    SignKey::new(
+        OrgId::parse(&sign.org_id).unwrap(),
+        SignId::parse(&sign.sign_id).unwrap(),
+    )
+}

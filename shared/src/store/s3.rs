@@ -8,7 +8,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ChecksumMode, ObjectOwnership, OwnershipControls,
+    BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, ObjectOwnership, OwnershipControls,
     OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     VersioningConfiguration,
@@ -147,6 +147,9 @@ impl BlobStore for S3BlobStore {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            // Given explicitly, the digest is sent as x-amz-checksum-sha256 and S3 rejects a body
+            // that does not match it (and keeps it for later reads).
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(sha256))
             .if_none_match("*")
             .body(ByteStream::from(bytes));

@@ -1,0 +1,327 @@
+//! The storage contract: what every adapter must guarantee, as functions generic over the
+//! traits. `tests/store_contract.rs` runs each against the in-memory, embedded and DynamoDB + S3
+//! adapters, each time on a fresh store.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use biosign_shared::evidence::{EventType, RequestEvidence};
+use biosign_shared::ids::{OrgId, SignId, SignKey};
+use biosign_shared::model::{Document, NewSign, SignRecord, Signer};
+use biosign_shared::state;
+use biosign_shared::store::{BlobStore, CommitError, SignAdmin, SignUpdate};
+use biosign_shared::time;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+fn new_sign(org: &str) -> SignRecord {
+    let now = time::now();
+    SignRecord::new(NewSign {
+        key: SignKey::new(OrgId::parse(org).unwrap(), SignId::new_random()),
+        sign_process_id: "process-1".into(),
+        signer: Signer {
+            alias: "signer_1".into(),
+            name: "Ana".into(),
+            last_name: "García".into(),
+            language: "ES".into(),
+        },
+        documents: vec![Document {
+            id: "d1".into(),
+            name: "contract.pdf".into(),
+            sign_fields: vec!["SIGNATURE_CUSTOMER".into()],
+        }],
+        preview_documents: vec!["d1".into()],
+        created_at: now,
+        expires_at: now + chrono::Duration::days(7),
+    })
+}
+
+fn evidence(installation: &str) -> RequestEvidence {
+    RequestEvidence {
+        installation_id: installation.into(),
+        fingerprint: "fp".into(),
+        location: Some(biosign_shared::evidence::Location {
+            lat: 40.4168,
+            lon: -3.7038,
+        }),
+        client_ip: Some("203.0.113.7".into()),
+        user_agent: Some("Mozilla/5.0".into()),
+        request_id: "req-1".into(),
+    }
+}
+
+fn preview_update(sign: &SignRecord, installation: &str) -> SignUpdate {
+    let event = state::event_for(
+        sign,
+        EventType::Preview,
+        &evidence(installation),
+        None,
+        time::now(),
+    );
+    SignUpdate {
+        expected_version: sign.version,
+        sign: state::after_preview(sign, &event),
+        event: Some(event),
+    }
+}
+
+fn key(sign: &SignRecord) -> SignKey {
+    crate::key_of(sign)
+}
+
+pub async fn created_sign_reads_back_identical<S: SignAdmin>(store: &S) {
+    let sign = new_sign("acme");
+    store.create_sign(&sign).await.unwrap();
+    assert_eq!(
+        store.get_sign(&key(&sign)).await.unwrap(),
+        Some(sign.clone())
+    );
+    assert!(store.list_events(&key(&sign)).await.unwrap().is_empty());
+}
+
+pub async fn missing_sign_reads_as_none_even_from_another_org<S: SignAdmin>(store: &S) {
+    let sign = new_sign("acme");
+    store.create_sign(&sign).await.unwrap();
+    let other_org = SignKey::new(OrgId::parse("globex").unwrap(), key(&sign).sign_id);
+    assert_eq!(store.get_sign(&other_org).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_sign(&SignKey::new(
+                OrgId::parse("acme").unwrap(),
+                SignId::new_random()
+            ))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn creating_an_existing_sign_conflicts_and_keeps_the_original<S: SignAdmin>(store: &S) {
+    let sign = new_sign("acme");
+    store.create_sign(&sign).await.unwrap();
+    let mut again = sign.clone();
+    again.signer.name = "Mallory".into();
+    assert!(matches!(
+        store.create_sign(&again).await,
+        Err(CommitError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .get_sign(&key(&sign))
+            .await
+            .unwrap()
+            .unwrap()
+            .signer
+            .name,
+        "Ana"
+    );
+}
+
+pub async fn commit_at_the_expected_version_replaces_the_sign_and_appends_the_event<
+    S: SignAdmin,
+>(
+    store: &S,
+) {
+    let sign = new_sign("acme");
+    store.create_sign(&sign).await.unwrap();
+    let update = preview_update(&sign, "i1");
+    store.commit(&update).await.unwrap();
+    assert_eq!(
+        store.get_sign(&key(&sign)).await.unwrap(),
+        Some(update.sign.clone())
+    );
+    assert_eq!(
+        store.list_events(&key(&sign)).await.unwrap(),
+        vec![update.event.clone().unwrap()]
+    );
+}
+
+pub async fn commit_at_a_stale_version_conflicts_and_writes_nothing<S: SignAdmin>(store: &S) {
+    let sign = new_sign("acme");
+    store.create_sign(&sign).await.unwrap();
+    let first = preview_update(&sign, "i1");
+    store.commit(&first).await.unwrap();
+    let stale = preview_update(&sign, "i2");
+    assert!(matches!(
+        store.commit(&stale).await,
+        Err(CommitError::Conflict)
+    ));
+    assert_eq!(
+        store.get_sign(&key(&sign)).await.unwrap(),
+        Some(first.sign.clone())
+    );
+    assert_eq!(store.list_events(&key(&sign)).await.unwrap().len(), 1);
+}
+
+pub async fn an_existing_event_is_never_overwritten_and_the_sign_stays_unchanged<S: SignAdmin>(
+    store: &S,
+) {
+    let sign = new_sign("acme");
+    store.create_sign(&sign).await.unwrap();
+    let first = preview_update(&sign, "i1");
+    store.commit(&first).await.unwrap();
+    // Right version, but an event seq that is taken: the whole update must fail.
+    let mut clash = preview_update(&first.sign, "i2");
+    clash.event.as_mut().unwrap().seq = 1;
+    assert!(matches!(
+        store.commit(&clash).await,
+        Err(CommitError::Conflict)
+    ));
+    assert_eq!(
+        store.get_sign(&key(&sign)).await.unwrap(),
+        Some(first.sign.clone())
+    );
+    assert_eq!(
+        store.list_events(&key(&sign)).await.unwrap(),
+        vec![first.event.clone().unwrap()]
+    );
+}
+
+pub async fn commit_on_a_missing_sign_conflicts_and_creates_nothing<S: SignAdmin>(store: &S) {
+    let sign = new_sign("acme");
+    let update = preview_update(&sign, "i1");
+    assert!(matches!(
+        store.commit(&update).await,
+        Err(CommitError::Conflict)
+    ));
+    assert_eq!(store.get_sign(&key(&sign)).await.unwrap(), None);
+    assert!(store.list_events(&key(&sign)).await.unwrap().is_empty());
+}
+
+pub async fn of_concurrent_commits_at_one_version_exactly_one_wins<S: SignAdmin + 'static>(
+    store: Arc<S>,
+) {
+    let sign = new_sign("acme");
+    store.create_sign(&sign).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (store, update) = (Arc::clone(&store), preview_update(&sign, &format!("i{i}")));
+        tasks.spawn(async move { store.commit(&update).await });
+    }
+    let mut wins = 0;
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(()) => wins += 1,
+            Err(CommitError::Conflict) => {}
+            Err(CommitError::Store(e)) => panic!("store error: {e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.list_events(&key(&sign)).await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_sign(&key(&sign)).await.unwrap().unwrap().version,
+        sign.version + 1
+    );
+}
+
+pub async fn events_list_in_seq_order<S: SignAdmin>(store: &S) {
+    let mut sign = new_sign("acme");
+    store.create_sign(&sign).await.unwrap();
+    for i in 0..12 {
+        let update = preview_update(&sign, &format!("i{i}"));
+        store.commit(&update).await.unwrap();
+        sign = update.sign;
+    }
+    let events = store.list_events(&key(&sign)).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<_>>()
+    );
+    assert!(biosign_shared::evidence::verify_chain(&sign, &events).is_valid());
+}
+
+fn sha(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+pub async fn blobs_read_back_with_their_checksum<B: BlobStore>(blobs: &B) {
+    let bytes = Bytes::from_static(b"\x00\x01biometric\xff");
+    blobs
+        .put_new(
+            "signs/acme/s1/a/biometric_data.bin",
+            bytes.clone(),
+            sha(&bytes),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    let stored = blobs
+        .get("signs/acme/s1/a/biometric_data.bin")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.bytes, bytes);
+    assert_eq!(
+        stored.checksum_sha256,
+        Some(base64::engine::general_purpose::STANDARD.encode(sha(&bytes)))
+    );
+    assert_eq!(blobs.get("signs/acme/s1/a/missing").await.unwrap(), None);
+}
+
+pub async fn a_blob_is_never_overwritten<B: BlobStore>(blobs: &B) {
+    let first = Bytes::from_static(b"first");
+    blobs
+        .put_new(
+            "signs/k",
+            first.clone(),
+            sha(&first),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    let second = Bytes::from_static(b"second");
+    assert!(
+        blobs
+            .put_new(
+                "signs/k",
+                second.clone(),
+                sha(&second),
+                "application/octet-stream"
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(blobs.get("signs/k").await.unwrap().unwrap().bytes, first);
+}
+
+pub async fn deleted_blobs_are_gone_and_deleting_twice_is_fine<B: BlobStore>(blobs: &B) {
+    let bytes = Bytes::from_static(b"x");
+    blobs
+        .put_new(
+            "signs/a",
+            bytes.clone(),
+            sha(&bytes),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    blobs
+        .put_new(
+            "signs/b",
+            bytes.clone(),
+            sha(&bytes),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    blobs
+        .put_new(
+            "other/c",
+            bytes.clone(),
+            sha(&bytes),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        blobs.list("signs/").await.unwrap(),
+        vec!["signs/a".to_string(), "signs/b".to_string()]
+    );
+    blobs.delete("signs/a").await.unwrap();
+    blobs.delete("signs/a").await.unwrap();
+    assert_eq!(blobs.get("signs/a").await.unwrap(), None);
+    assert_eq!(
+        blobs.list("signs/").await.unwrap(),
+        vec!["signs/b".to_string()]
+    );
+}
