@@ -426,7 +426,7 @@ impl TestEnv {
         match &self.stores {
             TestStores::Embedded(store) => {
                 let conn = rusqlite::Connection::open(store.inner.path()).unwrap();
-                conn.execute_batch("DROP TRIGGER events_are_immutable")
+                conn.execute_batch("DROP TRIGGER IF EXISTS events_are_immutable")
                     .unwrap();
                 let changed = conn
                     .execute(
@@ -467,7 +467,7 @@ impl TestEnv {
         match &self.stores {
             TestStores::Embedded(store) => {
                 let conn = rusqlite::Connection::open(store.inner.path()).unwrap();
-                conn.execute_batch("DROP TRIGGER events_are_permanent")
+                conn.execute_batch("DROP TRIGGER IF EXISTS events_are_permanent")
                     .unwrap();
                 let deleted = conn
                     .execute(
