@@ -7,7 +7,9 @@ use crate::ids::SignKey;
 use crate::model::{BlobKeys, SignRecord};
 use crate::request::ValidSignature;
 use crate::state::{self, SignDecision};
-use crate::store::{BlobStore, CommitError, SignReader, SignUpdate, SignWriter, StoreError};
+use crate::store::{
+    BlobStore, CommitError, SignReader, SignUpdate, SignWriter, StoreError, WrittenBlob,
+};
 use crate::time::{self, Timestamp};
 
 /// How often a write that lost a race is re-decided before the client is told to retry. Races
@@ -94,10 +96,10 @@ where
         return Ok(SignOutcome::AlreadySigned);
     }
     let keys = BlobKeys::for_attempt(key, signature.summary.image_format);
-    write_blobs(blobs, &keys, &signature).await?;
+    let written = write_blobs(blobs, &keys, &signature).await?;
     let result = commit_signature(store, key, sign, &signature, evidence, &keys).await;
     if !matches!(result, Ok(SignOutcome::Signed)) {
-        remove_blobs(blobs, &keys).await;
+        remove_blobs(blobs, &written).await;
     }
     result
 }
@@ -106,7 +108,7 @@ async fn write_blobs<B: BlobStore>(
     blobs: &B,
     keys: &BlobKeys,
     signature: &ValidSignature,
-) -> Result<(), ApiError> {
+) -> Result<[WrittenBlob; 2], ApiError> {
     let digest = |hex_digest: &str| -> Result<[u8; 32], ApiError> {
         let mut out = [0u8; 32];
         hex::decode_to_slice(hex_digest, &mut out)
@@ -114,7 +116,7 @@ async fn write_blobs<B: BlobStore>(
         Ok(out)
     };
     let summary = &signature.summary;
-    blobs
+    let data = blobs
         .put_new(
             &keys.biometric_data,
             signature.biometric_data.clone(),
@@ -130,18 +132,21 @@ async fn write_blobs<B: BlobStore>(
             summary.image_format.content_type(),
         )
         .await;
-    if let Err(e) = image {
-        remove_blobs(blobs, keys).await;
-        return Err(e.into());
+    match image {
+        Ok(image) => Ok([data, image]),
+        Err(e) => {
+            remove_blobs(blobs, std::slice::from_ref(&data)).await;
+            Err(e.into())
+        }
     }
-    Ok(())
 }
 
 /// Best-effort removal of an attempt's blobs. A failure is logged with the keys (which hold no
 /// personal data) so that an operator can remove them.
-async fn remove_blobs<B: BlobStore>(blobs: &B, keys: &BlobKeys) {
-    for key in [&keys.biometric_data, &keys.signature_image] {
-        if let Err(e) = blobs.delete(key).await {
+async fn remove_blobs<B: BlobStore>(blobs: &B, written: &[WrittenBlob]) {
+    for blob in written {
+        let key = &blob.key;
+        if let Err(e) = blobs.remove(blob).await {
             tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed sign");
         }
     }

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     BlobStore, CommitError, SignAdmin, SignReader, SignUpdate, SignWriter, StoreError, StoredBlob,
+    WrittenBlob,
 };
 use crate::evidence::EvidenceEvent;
 use crate::ids::SignKey;
@@ -254,7 +255,7 @@ impl BlobStore for EmbeddedStore {
         bytes: Bytes,
         sha256: [u8; 32],
         content_type: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<WrittenBlob, StoreError> {
         let checksum = base64::engine::general_purpose::STANDARD.encode(sha256);
         let (key, content_type) = (key.to_owned(), content_type.to_owned());
         self.with_conn(move |conn| {
@@ -267,13 +268,16 @@ impl BlobStore for EmbeddedStore {
             if inserted == 0 {
                 return Err(StoreError::new(format!("blob {key} already exists")));
             }
-            Ok(())
+            Ok(WrittenBlob {
+                key,
+                version_id: None,
+            })
         })
         .await
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let key = key.to_owned();
+    async fn remove(&self, blob: &WrittenBlob) -> Result<(), StoreError> {
+        let key = blob.key.clone();
         self.with_conn(move |conn| {
             conn.execute("DELETE FROM blobs WHERE key = ?1", params![key])
                 .map(|_| ())

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::{
     BlobStore, CommitError, SignAdmin, SignReader, SignUpdate, SignWriter, StoreError, StoredBlob,
+    WrittenBlob,
 };
 use crate::evidence::EvidenceEvent;
 use crate::ids::SignKey;
@@ -77,7 +78,7 @@ impl<S: BlobStore> BlobStore for Faulty<S> {
         bytes: Bytes,
         sha256: [u8; 32],
         content_type: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<WrittenBlob, StoreError> {
         let seen = self.switches.puts_seen.fetch_add(1, Ordering::SeqCst) + 1;
         let target = self.switches.fail_put_number.load(Ordering::SeqCst);
         if target != 0 && seen == target {
@@ -87,8 +88,8 @@ impl<S: BlobStore> BlobStore for Faulty<S> {
         self.inner.put_new(key, bytes, sha256, content_type).await
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete(key).await
+    async fn remove(&self, blob: &WrittenBlob) -> Result<(), StoreError> {
+        self.inner.remove(blob).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredBlob>, StoreError> {

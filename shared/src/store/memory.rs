@@ -8,14 +8,18 @@ use bytes::Bytes;
 
 use super::{
     BlobStore, CommitError, SignAdmin, SignReader, SignUpdate, SignWriter, StoreError, StoredBlob,
+    WrittenBlob,
 };
 use crate::evidence::EvidenceEvent;
 use crate::ids::SignKey;
 use crate::model::SignRecord;
 
+/// A sign and its events, keyed by (org_id, sign_id).
+type Signs = HashMap<(String, String), (SignRecord, Vec<EvidenceEvent>)>;
+
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    signs: Mutex<HashMap<(String, String), (SignRecord, Vec<EvidenceEvent>)>>,
+    signs: Mutex<Signs>,
     blobs: Mutex<BTreeMap<String, StoredBlob>>,
 }
 
@@ -90,7 +94,7 @@ impl BlobStore for MemoryStore {
         bytes: Bytes,
         sha256: [u8; 32],
         _content_type: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<WrittenBlob, StoreError> {
         let mut blobs = self.blobs.lock().map_err(|_| poisoned())?;
         if blobs.contains_key(key) {
             return Err(StoreError::new(format!("blob {key} already exists")));
@@ -104,11 +108,14 @@ impl BlobStore for MemoryStore {
                 encryption: None,
             },
         );
-        Ok(())
+        Ok(WrittenBlob {
+            key: key.to_owned(),
+            version_id: None,
+        })
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.blobs.lock().map_err(|_| poisoned())?.remove(key);
+    async fn remove(&self, blob: &WrittenBlob) -> Result<(), StoreError> {
+        self.blobs.lock().map_err(|_| poisoned())?.remove(&blob.key);
         Ok(())
     }
 

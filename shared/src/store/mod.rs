@@ -96,6 +96,13 @@ pub struct StoredBlob {
     pub encryption: Option<String>,
 }
 
+/// A blob as written: its key and, in a store that keeps versions, the version created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenBlob {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
 pub trait BlobStore: Send + Sync {
     /// Writes a blob under a key that must not exist yet, with its SHA-256 for the store to
     /// verify. Fails rather than overwrite.
@@ -105,15 +112,17 @@ pub trait BlobStore: Send + Sync {
         bytes: Bytes,
         sha256: [u8; 32],
         content_type: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<WrittenBlob, StoreError>> + Send;
 
-    /// Removes a blob; removing a missing one is not an error.
-    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes a blob this service wrote, for good: in a versioned store the version written is
+    /// deleted, not hidden behind a delete marker. Removing a missing blob is not an error.
+    fn remove(&self, blob: &WrittenBlob) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn get(&self, key: &str)
     -> impl Future<Output = Result<Option<StoredBlob>, StoreError>> + Send;
 
-    /// Every key under `prefix`, sorted (for audits and tests).
+    /// Every key under `prefix` of which any version is still stored, sorted (for audits and
+    /// tests: a key hidden behind a delete marker is still listed).
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 

@@ -16,7 +16,7 @@ use aws_sdk_s3::types::{
 use base64::Engine as _;
 use bytes::Bytes;
 
-use super::{BlobStore, StoreError, StoredBlob};
+use super::{BlobStore, StoreError, StoredBlob, WrittenBlob};
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
@@ -140,7 +140,7 @@ impl BlobStore for S3BlobStore {
         bytes: Bytes,
         sha256: [u8; 32],
         content_type: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<WrittenBlob, StoreError> {
         let mut request = self
             .client
             .put_object()
@@ -160,18 +160,24 @@ impl BlobStore for S3BlobStore {
                 .bucket_key_enabled(true),
             None => request.server_side_encryption(ServerSideEncryption::Aes256),
         };
-        request
+        let output = request
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| sdk_error("PutObject", e))
+            .map_err(|e| sdk_error("PutObject", e))?;
+        Ok(WrittenBlob {
+            key: key.to_owned(),
+            version_id: output.version_id,
+        })
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+    async fn remove(&self, blob: &WrittenBlob) -> Result<(), StoreError> {
+        // With the version id, S3 deletes that version permanently; without one (an unversioned
+        // bucket) the plain delete removes the object.
         self.client
             .delete_object()
             .bucket(&self.bucket)
-            .key(key)
+            .key(&blob.key)
+            .set_version_id(blob.version_id.clone())
             .send()
             .await
             .map(|_| ())
@@ -216,25 +222,26 @@ impl BlobStore for S3BlobStore {
         loop {
             let output = self
                 .client
-                .list_objects_v2()
+                .list_object_versions()
                 .bucket(&self.bucket)
                 .prefix(prefix)
-                .set_continuation_token(token.take())
+                .set_key_marker(token.take())
                 .send()
                 .await
-                .map_err(|e| sdk_error("ListObjectsV2", e))?;
+                .map_err(|e| sdk_error("ListObjectVersions", e))?;
             keys.extend(
                 output
-                    .contents()
+                    .versions()
                     .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
+                    .filter_map(|v| v.key().map(str::to_owned)),
             );
-            match output.next_continuation_token {
+            match output.next_key_marker {
                 Some(next) if output.is_truncated == Some(true) => token = Some(next),
                 _ => break,
             }
         }
         keys.sort();
+        keys.dedup();
         Ok(keys)
     }
 }
