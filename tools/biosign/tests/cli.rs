@@ -1,0 +1,505 @@
+//! The `biosign` binary as a user runs it: arguments, exit codes, output, the printed
+//! walk-through, and `init` against DynamoDB + S3 (moto) matching `template.yaml`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_biosign");
+
+fn biosign(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("JWT_JWKS")
+        .env_remove("JWT_ISSUER")
+        .env_remove("BIOSIGN_STORE")
+        .output()
+        .expect("run biosign")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        None,
+        Some("init"),
+        Some("serve"),
+        Some("create-sign"),
+        Some("cancel-sign"),
+        Some("show-sign"),
+        Some("token"),
+    ] {
+        let mut args: Vec<&str> = command.into_iter().collect();
+        args.push("--help");
+        let output = biosign(dir.path(), &args);
+        assert!(output.status.success(), "{command:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage: biosign"),
+            "{command:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_and_bad_values_exit_1_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = biosign(dir.path(), &["create-sign"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("--org"), "{}", stderr(&missing));
+    assert_eq!(biosign(dir.path(), &["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        biosign(dir.path(), &["--store", "cloud", "init"])
+            .status
+            .code(),
+        Some(2)
+    );
+    for (args, culprit) in [
+        (&["create-sign", "--org", "bad org"][..], "--org"),
+        (
+            &["create-sign", "--org", "acme", "--expires-in", "P1Y"][..],
+            "--expires-in",
+        ),
+        (
+            &["create-sign", "--org", "acme", "--document", "nope"][..],
+            "--document",
+        ),
+        (
+            &["cancel-sign", "--org", "acme", "--sign-id", "nope"][..],
+            "--sign-id",
+        ),
+        (
+            &["token", "--org", "acme", "--expires-in", "soon"][..],
+            "--expires-in",
+        ),
+    ] {
+        let output = biosign(dir.path(), args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&output).contains(culprit),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn create_show_and_cancel_a_sign_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let document = "0a394423-1c1d-4a4e-9a53-0a8f8e0d7c11";
+    let created = stdout_json(&biosign(
+        dir.path(),
+        &[
+            "create-sign",
+            "--org",
+            "acme",
+            "--document",
+            document,
+            "--preview-document",
+            document,
+            "--signer-name",
+            "Ana",
+        ],
+    ));
+    let sign_id = created["sign_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["status"], "PENDING");
+    assert_eq!(created["signer"]["name"], "Ana");
+    assert_eq!(created["preview_documents"], serde_json::json!([document]));
+
+    let shown = stdout_json(&biosign(
+        dir.path(),
+        &["show-sign", "--org", "acme", "--sign-id", &sign_id],
+    ));
+    assert_eq!(shown["sign"]["sign_id"], sign_id.as_str());
+    assert_eq!(shown["events"], serde_json::json!([]));
+    assert_eq!(shown["chain"]["result"], "valid");
+
+    let cancelled = stdout_json(&biosign(
+        dir.path(),
+        &["cancel-sign", "--org", "acme", "--sign-id", &sign_id],
+    ));
+    assert_eq!(cancelled["status"], "CANCELLED");
+    let again = biosign(
+        dir.path(),
+        &["cancel-sign", "--org", "acme", "--sign-id", &sign_id],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("already cancelled"));
+
+    let unknown = biosign(
+        dir.path(),
+        &[
+            "show-sign",
+            "--org",
+            "acme",
+            "--sign-id",
+            "0b0c6a8e-3f1e-4a57-9d3b-2f2f3c1a9e10",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no such sign"));
+}
+
+#[test]
+fn show_sign_exits_3_when_the_evidence_chain_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = stdout_json(&biosign(dir.path(), &["create-sign", "--org", "acme"]));
+    let sign_id = created["sign_id"].as_str().unwrap().to_owned();
+    // Record a preview through the service, then change its event behind the service's back.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use biosign_shared::evidence::RequestEvidence;
+        use biosign_shared::ids::{OrgId, SignId, SignKey};
+        let store = biosign_shared::store::embedded::EmbeddedStore::open(dir.path()).unwrap();
+        let key = SignKey::new(
+            OrgId::parse("acme").unwrap(),
+            SignId::parse(&sign_id).unwrap(),
+        );
+        let evidence = RequestEvidence {
+            installation_id: "i".into(),
+            fingerprint: "f".into(),
+            location: None,
+            client_ip: None,
+            user_agent: None,
+            request_id: "r".into(),
+        };
+        biosign_shared::service::record_preview(&store, &key, &evidence)
+            .await
+            .unwrap();
+    });
+    assert_eq!(
+        biosign(
+            dir.path(),
+            &["show-sign", "--org", "acme", "--sign-id", &sign_id]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("biosign.sqlite3")).unwrap();
+    conn.execute_batch("DROP TRIGGER events_are_immutable; UPDATE events SET event = json_set(event, '$.client_ip', '10.9.9.9');").unwrap();
+    let broken = biosign(
+        dir.path(),
+        &["show-sign", "--org", "acme", "--sign-id", &sign_id],
+    );
+    assert_eq!(broken.status.code(), Some(3));
+    let report: Value = serde_json::from_slice(&broken.stdout).unwrap();
+    assert_eq!(report["chain"]["result"], "broken");
+}
+
+#[test]
+fn tokens_are_only_minted_with_the_dev_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = biosign(
+        dir.path(),
+        &["token", "--org", "acme", "--scope", "biometric_signs:read"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(token.trim().split('.').count(), 3);
+
+    let refused = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["token", "--org", "acme"])
+        .env("JWT_ISSUER", "https://idp.example")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("only mints tokens of the local dev issuer"));
+    let foreign_jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"prod-1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    let refused = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["token", "--org", "acme"])
+        .env("JWT_JWKS", foreign_jwks)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("does not hold the local dev key"));
+}
+
+/// The first start on an empty store prints a walk-through; running its commands as printed, with
+/// curl, completes the whole flow.
+#[test]
+fn serve_prints_a_walkthrough_that_completes_the_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("JWT_JWKS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut walkthrough = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.starts_with("curl") && walkthrough.contains("# 4.");
+        walkthrough.push_str(&line);
+        walkthrough.push('\n');
+        if done {
+            break;
+        }
+    }
+    let script: String = walkthrough
+        .lines()
+        .skip_while(|l| !l.starts_with("export TOKEN"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -e\n{script}"))
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    let _ = server.wait();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains("\"status\":\"PENDING\""), "{out}");
+    assert_eq!(out.matches("HTTP/1.1 204 No Content").count(), 2, "{out}");
+    assert!(out.contains("\"status\":\"SIGNED\""), "{out}");
+    assert!(out.contains("\"image_format\":\"png\""), "{out}");
+}
+
+// ---- `init` against DynamoDB + S3, compared with template.yaml --------------------------------
+
+fn template() -> yaml_rust2::Yaml {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+        .unwrap();
+    yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap()
+        .remove(0)
+}
+
+fn yaml_str(value: &yaml_rust2::Yaml) -> String {
+    match value {
+        yaml_rust2::Yaml::String(s) => s.clone(),
+        yaml_rust2::Yaml::Boolean(b) => b.to_string(),
+        yaml_rust2::Yaml::Integer(i) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn init_on_aws_creates_the_table_and_bucket_the_template_declares() {
+    let moto = std::env::var("BIOSIGN_TEST_MOTO_URL")
+        .expect("BIOSIGN_TEST_MOTO_URL is not set: run through scripts/test, which starts moto");
+    let dir = tempfile::tempdir().unwrap();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (table, bucket, kms) = (
+        format!("biosign-init-{id}"),
+        format!("biosign-init-{}", &id[..20]),
+        "arn:aws:kms:us-east-1:123456789012:key/test",
+    );
+    let output = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--store", "aws", "init"])
+        .env("TABLE_NAME", &table)
+        .env("BUCKET_NAME", &bucket)
+        .env("KMS_KEY_ID", kms)
+        .env("AWS_ENDPOINT_URL", &moto)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let template = template();
+    let resources = &template["Resources"];
+    let table_props = &resources["SignsTable"]["Properties"];
+    let bucket_props = &resources["BlobBucket"]["Properties"];
+
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let sdk = biosign_shared::aws::load_config_at(&moto).await;
+        let dynamodb = biosign_shared::aws::dynamodb(&sdk);
+        let described = dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let keys: Vec<(String, String)> = described
+            .key_schema()
+            .iter()
+            .map(|k| {
+                (
+                    k.attribute_name().to_owned(),
+                    k.key_type().as_str().to_owned(),
+                )
+            })
+            .collect();
+        let declared: Vec<(String, String)> = table_props["KeySchema"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|k| (yaml_str(&k["AttributeName"]), yaml_str(&k["KeyType"])))
+            .collect();
+        assert_eq!(keys, declared, "key schema");
+        let types: Vec<(String, String)> = described
+            .attribute_definitions()
+            .iter()
+            .map(|a| {
+                (
+                    a.attribute_name().to_owned(),
+                    a.attribute_type().as_str().to_owned(),
+                )
+            })
+            .collect();
+        let declared_types: Vec<(String, String)> = table_props["AttributeDefinitions"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|a| (yaml_str(&a["AttributeName"]), yaml_str(&a["AttributeType"])))
+            .collect();
+        assert_eq!(types, declared_types, "attribute types");
+        assert_eq!(
+            described
+                .billing_mode_summary()
+                .and_then(|b| b.billing_mode())
+                .map(|m| m.as_str().to_owned()),
+            Some(yaml_str(&table_props["BillingMode"]))
+        );
+        assert_eq!(
+            yaml_str(&table_props["SSESpecification"]["SSEEnabled"]),
+            "true"
+        );
+        assert_eq!(described.deletion_protection_enabled(), Some(true));
+        assert_eq!(yaml_str(&table_props["DeletionProtectionEnabled"]), "true");
+        let ttl = dynamodb
+            .describe_time_to_live()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap()
+            .time_to_live_description
+            .unwrap();
+        assert_eq!(
+            ttl.attribute_name(),
+            Some(yaml_str(&table_props["TimeToLiveSpecification"]["AttributeName"]).as_str())
+        );
+        assert_eq!(
+            ttl.attribute_name(),
+            Some(biosign_shared::store::dynamo::TTL_ATTRIBUTE)
+        );
+        let backups = dynamodb
+            .describe_continuous_backups()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap();
+        let pitr = backups
+            .continuous_backups_description
+            .unwrap()
+            .point_in_time_recovery_description
+            .unwrap();
+        assert_eq!(
+            pitr.point_in_time_recovery_status().map(|s| s.as_str()),
+            Some("ENABLED")
+        );
+        assert_eq!(
+            yaml_str(
+                &table_props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+            ),
+            "true"
+        );
+
+        let s3 = biosign_shared::aws::s3(&sdk);
+        // moto 5.2.5 answers GetBucketVersioning with a root element the SDK rejects, so versioning
+        // is checked by its effect: a put into a versioned bucket gets a real version id.
+        assert_eq!(
+            yaml_str(&bucket_props["VersioningConfiguration"]["Status"]),
+            "Enabled"
+        );
+        let probe = s3
+            .put_object()
+            .bucket(&bucket)
+            .key("probe")
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            probe.version_id().is_some_and(|v| v != "null"),
+            "versioning is enabled: {:?}",
+            probe.version_id()
+        );
+        let block = s3
+            .get_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap()
+            .public_access_block_configuration
+            .unwrap();
+        let declared_block = &bucket_props["PublicAccessBlockConfiguration"];
+        for (actual, name) in [
+            (block.block_public_acls(), "BlockPublicAcls"),
+            (block.block_public_policy(), "BlockPublicPolicy"),
+            (block.ignore_public_acls(), "IgnorePublicAcls"),
+            (block.restrict_public_buckets(), "RestrictPublicBuckets"),
+        ] {
+            assert_eq!(
+                actual.map(|b| b.to_string()),
+                Some(yaml_str(&declared_block[name])),
+                "{name}"
+            );
+        }
+        let ownership = s3
+            .get_bucket_ownership_controls()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap()
+            .ownership_controls
+            .unwrap();
+        assert_eq!(
+            ownership.rules()[0].object_ownership().as_str(),
+            yaml_str(&bucket_props["OwnershipControls"]["Rules"][0]["ObjectOwnership"])
+        );
+        let encryption = s3
+            .get_bucket_encryption()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap()
+            .server_side_encryption_configuration
+            .unwrap();
+        let rule = &encryption.rules()[0];
+        let declared_rule =
+            &bucket_props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
+        let default = rule.apply_server_side_encryption_by_default().unwrap();
+        assert_eq!(
+            default.sse_algorithm().as_str(),
+            yaml_str(&declared_rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"])
+        );
+        assert_eq!(default.kms_master_key_id(), Some(kms));
+        assert_eq!(
+            rule.bucket_key_enabled().map(|b| b.to_string()),
+            Some(yaml_str(&declared_rule["BucketKeyEnabled"]))
+        );
+    });
+}
