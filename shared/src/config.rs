@@ -12,9 +12,10 @@ pub const JWT_ISSUER: &str = "JWT_ISSUER";
 pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const ERROR_DOCS_URL: &str = "ERROR_DOCS_URL";
 
-/// Where error `ref`s point when `ERROR_DOCS_URL` is not set: the error page in this repository.
+/// Where error `ref`s point when `ERROR_DOCS_URL` is not set (a reserved example domain: a
+/// deployment sets the URL where it publishes `docs/errors.md`).
 pub const DEFAULT_ERROR_DOCS_URL: &str =
-    "https://github.com/biosign/biosign/blob/main/docs/errors.md";
+    "https://docs.biosign.example/errors";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
