@@ -14,8 +14,7 @@ pub const ERROR_DOCS_URL: &str = "ERROR_DOCS_URL";
 
 /// Where error `ref`s point when `ERROR_DOCS_URL` is not set (a reserved example domain: a
 /// deployment sets the URL where it publishes `docs/errors.md`).
-pub const DEFAULT_ERROR_DOCS_URL: &str =
-    "https://docs.biosign.example/errors";
+pub const DEFAULT_ERROR_DOCS_URL: &str = "https://docs.biosign.example/errors";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
