@@ -59,6 +59,8 @@ enum Command {
     },
     /// Print a JWT signed with the local dev key (the key `serve` trusts without JWT_JWKS).
     Token(TokenArgs),
+    /// Print the public JWKS of the local dev key, to trust dev tokens elsewhere (JWT_JWKS).
+    Jwks,
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -99,6 +101,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => {
             let key = DevKey::load_or_create(&options.data_dir)?;
             println!("{}", commands::mint_token(&key, &args)?);
+        }
+        Command::Jwks => {
+            let key = DevKey::load_or_create(&options.data_dir)?;
+            println!("{}", key.jwks_json());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -236,15 +236,19 @@ fn tokens_are_only_minted_with_the_dev_key() {
 }
 
 /// The first start on an empty store prints a walk-through; running its commands as printed, with
-/// curl, completes the whole flow.
+/// curl, completes the whole flow. Meanwhile the server logs one JSON line per request, and never
+/// the token, the biometric data, the image, the fingerprint or the installation id.
 #[test]
-fn serve_prints_a_walkthrough_that_completes_the_flow() {
+fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir.path())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env_remove("JWT_JWKS")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env_remove("AWS_LAMBDA_LOG_LEVEL")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -272,6 +276,10 @@ fn serve_prints_a_walkthrough_that_completes_the_flow() {
         .unwrap();
     server.kill().unwrap();
     let _ = server.wait();
+    let logs: Vec<Value> = lines
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect();
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -282,6 +290,59 @@ fn serve_prints_a_walkthrough_that_completes_the_flow() {
     assert_eq!(out.matches("HTTP/1.1 204 No Content").count(), 2, "{out}");
     assert!(out.contains("\"status\":\"SIGNED\""), "{out}");
     assert!(out.contains("\"image_format\":\"png\""), "{out}");
+
+    let requests: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l["fields"]["message"] == "request")
+        .collect();
+    let statuses: Vec<i64> = requests
+        .iter()
+        .map(|l| l["fields"]["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![200, 204, 204, 200],
+        "one line per request: {logs:?}"
+    );
+    for line in &requests {
+        for field in [
+            "request_id",
+            "route",
+            "method",
+            "org_id",
+            "sign_id",
+            "status",
+            "error_code",
+            "latency_ms",
+        ] {
+            assert!(
+                !line["fields"][field].is_null(),
+                "{field} missing in {line}"
+            );
+        }
+        assert_eq!(line["fields"]["org_id"], "demo");
+    }
+    let token = script
+        .lines()
+        .find_map(|l| l.strip_prefix("export TOKEN='"))
+        .unwrap()
+        .trim_end_matches('\'');
+    let signature_part = token.rsplit('.').next().unwrap();
+    let biometric = "eyJzdHJva2VzIjpbW3sieCI6MTAsInkiOjEyLCJwIjowLjUsInQiOjB9XV19";
+    let all_logs = logs
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for secret in [
+        signature_part,
+        biometric,
+        biosign::commands::DEMO_PNG_BASE64,
+        "3f8a1c2e9b7d4f60a1b2c3d4e5f60718",
+        "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11",
+    ] {
+        assert!(!all_logs.contains(secret), "logs hold {secret}: {all_logs}");
+    }
 }
 
 // ---- `init` against DynamoDB + S3, compared with template.yaml --------------------------------

@@ -1,0 +1,101 @@
+//! The API is described three times: the code's routes, the SAM template's events and
+//! `openapi.yaml`. They must be the same set of (method, path).
+
+use std::collections::BTreeSet;
+
+use biosign_shared::route::Route;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn load(file: &str) -> Yaml {
+    let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn code_routes() -> BTreeSet<(String, String)> {
+    Route::ALL
+        .iter()
+        .map(|r| (r.method().to_string(), r.template().to_owned()))
+        .collect()
+}
+
+#[test]
+fn template_routes_are_the_code_routes() {
+    let template = load("template.yaml");
+    let mut routes = BTreeSet::new();
+    for (_, resource) in template["Resources"].as_hash().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        for (_, event) in resource["Properties"]["Events"].as_hash().unwrap() {
+            assert_eq!(event["Type"].as_str(), Some("HttpApi"));
+            let props = &event["Properties"];
+            routes.insert((
+                props["Method"].as_str().unwrap().to_uppercase(),
+                props["Path"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert_eq!(routes, code_routes());
+}
+
+#[test]
+fn openapi_paths_are_the_code_routes_and_list_every_error_status() {
+    let openapi = load("openapi.yaml");
+    let mut routes = BTreeSet::new();
+    for (path, item) in openapi["paths"].as_hash().unwrap() {
+        for (method, operation) in item.as_hash().unwrap() {
+            let method = method.as_str().unwrap();
+            if method == "parameters" {
+                continue;
+            }
+            routes.insert((method.to_uppercase(), path.as_str().unwrap().to_owned()));
+            let statuses: BTreeSet<&str> = operation["responses"]
+                .as_hash()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str().unwrap())
+                .collect();
+            for status in ["400", "401", "404", "500"] {
+                assert!(
+                    statuses.contains(status),
+                    "{method} {path:?} lacks {status}"
+                );
+            }
+            if method == "post" {
+                assert!(
+                    statuses.contains("409") && statuses.contains("410"),
+                    "{method} {path:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(routes, code_routes());
+}
+
+#[test]
+fn openapi_limits_match_the_code() {
+    use biosign_shared::request::{MAX_BIOMETRIC_DATA_CHARS, MAX_SIGNATURE_IMAGE_CHARS};
+    let openapi = load("openapi.yaml");
+    let body = &openapi["components"]["schemas"]["BiometricSignRequest"]["properties"];
+    assert_eq!(
+        body["biometric_data"]["maxLength"].as_i64(),
+        Some(MAX_BIOMETRIC_DATA_CHARS as i64)
+    );
+    assert_eq!(
+        body["signature_image"]["maxLength"].as_i64(),
+        Some(MAX_SIGNATURE_IMAGE_CHARS as i64)
+    );
+    let codes: BTreeSet<String> = openapi["components"]["schemas"]["ErrorsResponse"]["properties"]
+        ["errors"]["items"]["properties"]["code"]["enum"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let expected: BTreeSet<String> = biosign_shared::error::ErrorKind::ALL
+        .iter()
+        .map(|k| k.code.to_owned())
+        .collect();
+    assert_eq!(codes, expected);
+}
