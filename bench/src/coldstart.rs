@@ -77,8 +77,23 @@ async fn runtime_api(
         .expect("response"))
 }
 
-/// Starts `binary` as Lambda would and returns the time to its first response, and the response.
-pub async fn measure(binary: &Path, env: &[(&str, String)]) -> Result<(Duration, String), String> {
+/// One cold start: time to the first response, the response, and the process's peak resident
+/// memory (VmHWM) by then, in bytes.
+pub struct ColdStart {
+    pub elapsed: Duration,
+    pub response: String,
+    pub peak_rss: Option<u64>,
+}
+
+fn peak_rss(pid: Option<u32>) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Starts `binary` as Lambda would and measures its first response.
+pub async fn measure(binary: &Path, env: &[(&str, String)]) -> Result<ColdStart, String> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -116,10 +131,15 @@ pub async fn measure(binary: &Path, env: &[(&str, String)]) -> Result<(Duration,
         .spawn()
         .map_err(|e| format!("{}: {e}", binary.display()))?;
     let outcome = tokio::time::timeout(Duration::from_secs(20), done_rx.recv()).await;
+    let rss = peak_rss(child.id());
     let _ = child.kill().await;
     server.abort();
     match outcome {
-        Ok(Some(Outcome::Response(at, body))) => Ok((at - started, body)),
+        Ok(Some(Outcome::Response(at, response))) => Ok(ColdStart {
+            elapsed: at - started,
+            response,
+            peak_rss: rss,
+        }),
         Ok(Some(Outcome::Error(e))) => Err(e),
         Ok(None) | Err(_) => Err(format!("{}: no response within 20 s", binary.display())),
     }

@@ -406,6 +406,7 @@ fn main() {
     ];
     let binaries = ["hello-lambda", "get-sign", "preview-sign", "submit-sign"];
     let mut cold: HashMap<&str, Vec<Duration>> = HashMap::new();
+    let mut rss: HashMap<&str, u64> = HashMap::new();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -415,14 +416,17 @@ fn main() {
         for name in binaries {
             let binary = sibling(name);
             match runtime.block_on(coldstart::measure(&binary, &env)) {
-                Ok((elapsed, response)) => {
+                Ok(start) => {
                     if name != "hello-lambda" {
                         assert!(
-                            response.contains("\"statusCode\":401"),
-                            "{name}: {response}"
+                            start.response.contains("\"statusCode\":401"),
+                            "{name}: {}",
+                            start.response
                         );
                     }
-                    cold.entry(name).or_default().push(elapsed);
+                    cold.entry(name).or_default().push(start.elapsed);
+                    let peak = rss.entry(name).or_default();
+                    *peak = (*peak).max(start.peak_rss.unwrap_or(0));
                 }
                 Err(e) => panic!("cold start of {name} failed: {e} (build it with scripts/bench)"),
             }
@@ -433,7 +437,7 @@ fn main() {
         "cold start, hello-world lambda_runtime (floor)",
         format!("{:.2} ms", hello.as_secs_f64() * 1e3),
         "-",
-        String::new(),
+        format!("peak RSS {:.1} MiB", rss["hello-lambda"] as f64 / 1048576.0),
     );
     for name in &binaries[1..] {
         let function = median(cold[name].clone());
@@ -441,7 +445,11 @@ fn main() {
             &format!("cold start {name} ÷ hello-world"),
             format!("{:.2}", function.as_secs_f64() / hello.as_secs_f64()),
             "≤ 1.5",
-            format!("{:.2} ms", function.as_secs_f64() * 1e3),
+            format!(
+                "{:.2} ms; peak RSS {:.1} MiB",
+                function.as_secs_f64() * 1e3,
+                rss[name] as f64 / 1048576.0
+            ),
         );
     }
 
