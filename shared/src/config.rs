@@ -24,21 +24,20 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// What a function needs besides the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Needs {
-    Table,
-    TableAndBucket,
-}
-
-/// Everything a function reads from its environment.
+/// What every function reads from its environment.
 #[derive(Debug)]
 pub struct FunctionConfig {
     pub table_name: String,
-    pub bucket_name: Option<String>,
-    pub kms_key_id: Option<String>,
     pub auth: Authenticator,
     pub docs: ErrorDocs,
+}
+
+/// What the sign function also reads: where the blobs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    pub bucket_name: String,
+    /// Without one, blobs are encrypted with S3-managed keys (`AES256`).
+    pub kms_key_id: Option<String>,
 }
 
 /// Reads `name` through `lookup`; an empty value counts as unset.
@@ -74,26 +73,33 @@ pub fn error_docs(lookup: &impl Fn(&str) -> Option<String>) -> ErrorDocs {
     )
 }
 
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 impl FunctionConfig {
-    pub fn from_env(needs: Needs) -> Result<Self, ConfigError> {
-        Self::from_lookup(needs, |name| std::env::var(name).ok())
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(env_var)
     }
 
-    pub fn from_lookup(
-        needs: Needs,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let table_name = required(&lookup, TABLE_NAME)?;
-        let bucket_name = match needs {
-            Needs::Table => None,
-            Needs::TableAndBucket => Some(required(&lookup, BUCKET_NAME)?),
-        };
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name,
-            bucket_name,
-            kms_key_id: optional(&lookup, KMS_KEY_ID),
+            table_name: required(&lookup, TABLE_NAME)?,
             auth: authenticator(&lookup)?,
             docs: error_docs(&lookup),
+        })
+    }
+}
+
+impl BucketConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(env_var)
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            bucket_name: required(&lookup, BUCKET_NAME)?,
+            kms_key_id: optional(&lookup, KMS_KEY_ID),
         })
     }
 }
@@ -133,7 +139,14 @@ mod tests {
             ("JWT_ISSUER", "i"),
             ("JWT_AUDIENCE", "a"),
         ];
-        assert!(FunctionConfig::from_lookup(Needs::TableAndBucket, env(&full)).is_ok());
+        assert!(FunctionConfig::from_lookup(env(&full)).is_ok());
+        assert_eq!(
+            BucketConfig::from_lookup(env(&full)).unwrap(),
+            BucketConfig {
+                bucket_name: "b".into(),
+                kms_key_id: None
+            }
+        );
         for missing in [
             "TABLE_NAME",
             "BUCKET_NAME",
@@ -146,7 +159,9 @@ mod tests {
                 .copied()
                 .filter(|(k, _)| *k != missing)
                 .collect();
-            let err = FunctionConfig::from_lookup(Needs::TableAndBucket, env(&pairs)).unwrap_err();
+            let err = FunctionConfig::from_lookup(env(&pairs))
+                .and(BucketConfig::from_lookup(env(&pairs)).map(|_| ()))
+                .unwrap_err();
             assert!(err.to_string().contains(missing), "{err}");
         }
         let no_bucket: Vec<_> = full
@@ -154,7 +169,7 @@ mod tests {
             .copied()
             .filter(|(k, _)| *k != "BUCKET_NAME")
             .collect();
-        assert!(FunctionConfig::from_lookup(Needs::Table, env(&no_bucket)).is_ok());
+        assert!(FunctionConfig::from_lookup(env(&no_bucket)).is_ok());
     }
 
     #[test]
@@ -172,7 +187,7 @@ mod tests {
         ] {
             let mut pairs = base.to_vec();
             pairs.push(("JWT_JWKS", jwks));
-            let err = FunctionConfig::from_lookup(Needs::Table, env(&pairs)).unwrap_err();
+            let err = FunctionConfig::from_lookup(env(&pairs)).unwrap_err();
             assert!(err.to_string().contains("JWT_JWKS"), "{err}");
         }
     }

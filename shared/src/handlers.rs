@@ -114,16 +114,23 @@ async fn respond<S, B, T>(
         Ok((key, inputs)) => action(key, inputs).await,
         Err(e) => Err(e),
     };
-    let response = match result {
-        Ok(response) => response,
+    let (response, error_code) = match result {
+        Ok(response) => (response, None),
         Err(error) => {
             if let ApiError::Internal(cause) = &error {
                 tracing::error!(route = route.template(), cause = %cause, "request failed unexpectedly");
             }
-            api.docs.response(&error)
+            (api.docs.response(&error), Some(error.kind().code))
         }
     };
-    log_request(route, request, &path, &response, started);
+    log_request(
+        route,
+        request,
+        &path,
+        response.status().as_u16(),
+        error_code,
+        started,
+    );
     response
 }
 
@@ -233,15 +240,10 @@ fn log_request(
     route: Route,
     request: &Request,
     path: &PathParams,
-    response: &Response<Body>,
+    status: u16,
+    error_code: Option<&str>,
     started: Instant,
 ) {
-    let status = response.status().as_u16();
-    // Only the code is logged: details can echo parts of what the client sent.
-    let error_code = (status >= 400)
-        .then(|| serde_json::from_slice::<serde_json::Value>(response.body().as_ref()).ok())
-        .flatten()
-        .and_then(|v| v["errors"][0]["code"].as_str().map(str::to_owned));
     // Path parameters are logged only once valid: raw ones may be anything the client sent.
     let org_id = path.org_id.as_deref().filter(|o| OrgId::parse(o).is_ok());
     let sign_id = path
@@ -256,7 +258,7 @@ fn log_request(
         org_id = org_id.unwrap_or("-"),
         sign_id = sign_id.as_deref().unwrap_or("-"),
         status,
-        error_code = error_code.as_deref().unwrap_or("-"),
+        error_code = error_code.unwrap_or("-"),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );

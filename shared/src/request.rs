@@ -136,6 +136,9 @@ fn borrowed_when_possible<'de: 'a, 'a, D: serde::Deserializer<'de>>(
 pub struct ValidSignature {
     pub biometric_data: Bytes,
     pub image: Bytes,
+    /// The raw digests, which the blob store sends for verification; `summary` has them in hex.
+    pub biometric_data_sha256: [u8; 32],
+    pub image_sha256: [u8; 32],
     pub summary: SignatureSummary,
 }
 
@@ -179,9 +182,11 @@ pub fn parse_sign_body(
 
     let biometric_data = decode_biometric_data(&biometric_text)?;
     let (image, format, width, height) = decode_signature_image(&image_text)?;
+    let image_sha256: [u8; 32] = Sha256::digest(&image).into();
+    let biometric_data_sha256: [u8; 32] = Sha256::digest(&biometric_data).into();
     let summary = SignatureSummary {
-        image_sha256: hex::encode(Sha256::digest(&image)),
-        biometric_data_sha256: hex::encode(Sha256::digest(&biometric_data)),
+        image_sha256: hex::encode(image_sha256),
+        biometric_data_sha256: hex::encode(biometric_data_sha256),
         image_format: format,
         image_width: width,
         image_height: height,
@@ -189,6 +194,8 @@ pub fn parse_sign_body(
     Ok(ValidSignature {
         biometric_data: Bytes::from(biometric_data),
         image: Bytes::from(image),
+        biometric_data_sha256,
+        image_sha256,
         summary,
     })
 }

@@ -10,7 +10,7 @@ use crate::state::{self, SignDecision};
 use crate::store::{
     BlobStore, CommitError, SignReader, SignUpdate, SignWriter, StoreError, WrittenBlob,
 };
-use crate::time::{self, Timestamp};
+use crate::time;
 
 /// How often a write that lost a race is re-decided before the client is told to retry. Races
 /// are between a handful of requests from one signer, so a few attempts settle any of them.
@@ -109,18 +109,11 @@ async fn write_blobs<B: BlobStore>(
     keys: &BlobKeys,
     signature: &ValidSignature,
 ) -> Result<[WrittenBlob; 2], ApiError> {
-    let digest = |hex_digest: &str| -> Result<[u8; 32], ApiError> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(hex_digest, &mut out)
-            .map_err(|e| ApiError::Internal(format!("digest: {e}")))?;
-        Ok(out)
-    };
-    let summary = &signature.summary;
     let data = blobs
         .put_new(
             &keys.biometric_data,
             signature.biometric_data.clone(),
-            digest(&summary.biometric_data_sha256)?,
+            signature.biometric_data_sha256,
             "application/octet-stream",
         )
         .await?;
@@ -128,8 +121,8 @@ async fn write_blobs<B: BlobStore>(
         .put_new(
             &keys.signature_image,
             signature.image.clone(),
-            digest(&summary.image_sha256)?,
-            summary.image_format.content_type(),
+            signature.image_sha256,
+            signature.summary.image_format.content_type(),
         )
         .await;
     match image {
@@ -161,18 +154,16 @@ async fn commit_signature<S: SignReader + SignWriter>(
     keys: &BlobKeys,
 ) -> Result<SignOutcome, ApiError> {
     for attempt in 0..MAX_ATTEMPTS {
-        let now: Timestamp = time::now();
         if attempt > 0 {
             sign = load(store, key).await?;
-            // Another request may have signed meanwhile: the same signature is a success
-            // (without these blobs), another one a conflict.
-            if state::check_sign(&sign, &signature.summary, &evidence.installation_id, now)?
-                == SignDecision::AlreadySigned
-            {
-                return Ok(SignOutcome::AlreadySigned);
-            }
-        } else {
-            state::check_sign(&sign, &signature.summary, &evidence.installation_id, now)?;
+        }
+        let now = time::now();
+        // After a lost race another request may have signed: the same signature is a success
+        // (without these blobs), another one a conflict.
+        if state::check_sign(&sign, &signature.summary, &evidence.installation_id, now)?
+            == SignDecision::AlreadySigned
+        {
+            return Ok(SignOutcome::AlreadySigned);
         }
         let event = state::event_for(
             &sign,

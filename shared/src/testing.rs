@@ -22,3 +22,52 @@ pub fn jpeg_header(width: u16, height: u16) -> Vec<u8> {
     out.extend_from_slice(&[0xff, 0xd9]);
     out
 }
+
+/// Starts a function binary with each required setting missing in turn (and once with a
+/// symmetric JWKS), and asserts that it exits at once with `EX_CONFIG` and a message naming the
+/// culprit. `needs_bucket` for the function that also needs `BUCKET_NAME`.
+pub fn assert_fails_fast_without_settings(binary: &str, needs_bucket: bool) {
+    use std::process::Command;
+    const JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    let full = [
+        ("TABLE_NAME", "t"),
+        ("BUCKET_NAME", "b"),
+        ("JWT_JWKS", JWKS),
+        ("JWT_ISSUER", "i"),
+        ("JWT_AUDIENCE", "a"),
+    ];
+    let start = |env: &[(&str, &str)]| {
+        Command::new(binary)
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .expect("run the function binary")
+    };
+    let mut required = vec!["TABLE_NAME", "JWT_JWKS", "JWT_ISSUER", "JWT_AUDIENCE"];
+    if needs_bucket {
+        required.push("BUCKET_NAME");
+    }
+    for missing in required {
+        let env: Vec<_> = full
+            .iter()
+            .copied()
+            .filter(|(name, _)| *name != missing)
+            .collect();
+        let output = start(&env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(78),
+            "without {missing}: {stderr}"
+        );
+        assert!(stderr.contains(missing), "without {missing}: {stderr}");
+    }
+    let symmetric = r#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#;
+    let env: Vec<_> = full
+        .iter()
+        .map(|&(k, v)| (k, if k == "JWT_JWKS" { symmetric } else { v }))
+        .collect();
+    let output = start(&env);
+    assert_eq!(output.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("symmetric keys are refused"));
+}

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use biosign_shared::aws;
-use biosign_shared::config::{self, FunctionConfig, Needs};
+use biosign_shared::config::{self, FunctionConfig};
 use biosign_shared::handlers::{self, Api};
 use biosign_shared::store::{NoBlobs, dynamo::DynamoSignStore};
 use lambda_http::{Error, run, service_fn};
@@ -10,7 +10,7 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = config::or_exit(FunctionConfig::from_env(Needs::Table));
+    let config = config::or_exit(FunctionConfig::from_env());
     let sdk = aws::load_config().await;
     let api = Api {
         signs: DynamoSignStore::new(aws::dynamodb(&sdk), config.table_name),

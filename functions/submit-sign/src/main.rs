@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use biosign_shared::aws;
-use biosign_shared::config::{self, FunctionConfig, Needs};
+use biosign_shared::config::{self, BucketConfig, FunctionConfig};
 use biosign_shared::handlers::{self, Api};
 use biosign_shared::store::{dynamo::DynamoSignStore, s3::S3BlobStore};
 use lambda_http::{Error, run, service_fn};
@@ -11,15 +11,12 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = config::or_exit(FunctionConfig::from_env(Needs::TableAndBucket));
+    let config = config::or_exit(FunctionConfig::from_env());
+    let bucket = config::or_exit(BucketConfig::from_env());
     let sdk = aws::load_config().await;
     let api = Api {
         signs: DynamoSignStore::new(aws::dynamodb(&sdk), config.table_name),
-        blobs: S3BlobStore::new(
-            aws::s3(&sdk),
-            config.bucket_name.unwrap_or_default(),
-            config.kms_key_id,
-        ),
+        blobs: S3BlobStore::new(aws::s3(&sdk), bucket.bucket_name, bucket.kms_key_id),
         auth: config.auth,
         docs: config.docs,
     };

@@ -62,12 +62,11 @@ impl Stores {
             StoreKind::Aws => {
                 let env = |name: &str| std::env::var(name).ok();
                 let table = config::required(&env, config::TABLE_NAME)?;
-                let bucket = config::required(&env, config::BUCKET_NAME)?;
-                let kms = config::optional(&env, config::KMS_KEY_ID);
+                let bucket = config::BucketConfig::from_lookup(env)?;
                 let sdk = aws::load_config().await;
                 Ok(Self::Aws {
                     signs: DynamoSignStore::new(aws::dynamodb(&sdk), table),
-                    blobs: S3BlobStore::new(aws::s3(&sdk), bucket, kms),
+                    blobs: S3BlobStore::new(aws::s3(&sdk), bucket.bucket_name, bucket.kms_key_id),
                 })
             }
         }

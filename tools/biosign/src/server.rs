@@ -126,9 +126,8 @@ where
         Ok(event) => event,
         Err(e) => {
             tracing::debug!(error = %e, "could not read the request body");
-            let mut response = Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            return response;
+            let error = ApiError::InvalidInput("body: could not be read".into());
+            return with_cors(from_lambda(api.docs.response(&error)), origin.as_deref());
         }
     };
     let response = match route {
