@@ -125,15 +125,15 @@ impl ErrorDocs {
     }
 }
 
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct ErrorsResponse<C = &'static str> {
-    pub errors: Vec<ErrorItem<C>>,
+#[derive(Debug, Serialize)]
+pub struct ErrorsResponse {
+    pub errors: Vec<ErrorItem>,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct ErrorItem<C = &'static str> {
-    pub code: C,
-    pub title: C,
+#[derive(Debug, Serialize)]
+pub struct ErrorItem {
+    pub code: &'static str,
+    pub title: &'static str,
     #[serde(rename = "ref")]
     pub reference: String,
     pub details: String,

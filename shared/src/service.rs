@@ -2,7 +2,7 @@
 //! lost race. Every state change of a sign goes through here.
 
 use crate::ApiError;
-use crate::evidence::{EventType, RequestEvidence};
+use crate::evidence::{EventType, EvidenceEvent, RequestEvidence};
 use crate::ids::SignKey;
 use crate::model::{BlobKeys, SignRecord};
 use crate::request::ValidSignature;
@@ -47,7 +47,7 @@ pub async fn record_preview<S: SignReader + SignWriter>(
         let sign = load(store, key).await?;
         let now = time::now();
         state::check_preview(&sign, now)?;
-        let event = state::event_for(&sign, EventType::Preview, evidence, None, now);
+        let event = EvidenceEvent::next_for(&sign, EventType::Preview, evidence, None, now);
         let update = SignUpdate {
             expected_version: sign.version,
             sign: state::after_preview(&sign, &event),
@@ -165,7 +165,7 @@ async fn commit_signature<S: SignReader + SignWriter>(
         {
             return Ok(SignOutcome::AlreadySigned);
         }
-        let event = state::event_for(
+        let event = EvidenceEvent::next_for(
             &sign,
             EventType::Sign,
             evidence,

@@ -5,7 +5,7 @@
 //! `EXPIRED` is derived once `expires_at` has passed on a sign neither signed nor cancelled.
 
 use crate::ApiError;
-use crate::evidence::{EventType, EvidenceEvent, RequestEvidence};
+use crate::evidence::EvidenceEvent;
 use crate::model::{BlobKeys, SignRecord, SignStatus, SignatureSummary, StoredStatus};
 use crate::time::Timestamp;
 
@@ -112,17 +112,6 @@ pub fn cancel(sign: &SignRecord, now: Timestamp) -> Result<SignRecord, ApiError>
     }
 }
 
-/// The new event of an accepted action.
-pub fn event_for(
-    sign: &SignRecord,
-    event_type: EventType,
-    evidence: &RequestEvidence,
-    signature: Option<SignatureSummary>,
-    now: Timestamp,
-) -> EvidenceEvent {
-    EvidenceEvent::next_for(sign, event_type, evidence, signature, now)
-}
-
 /// Moves the version and the head of the chain past `event`.
 fn advance(sign: &SignRecord, event: &EvidenceEvent) -> SignRecord {
     let mut next = sign.clone();
@@ -135,6 +124,7 @@ fn advance(sign: &SignRecord, event: &EvidenceEvent) -> SignRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::{EventType, RequestEvidence};
     use crate::ids::{OrgId, SignId, SignKey};
     use crate::model::{ImageFormat, NewSign, Signer};
     use chrono::Duration;
@@ -211,14 +201,14 @@ mod tests {
     fn first_preview_sets_previewed_at_later_ones_keep_it() {
         let now = crate::time::now();
         let s = sign(vec!["d".into()], now);
-        let e1 = event_for(&s, EventType::Preview, &evidence(), None, now);
+        let e1 = EvidenceEvent::next_for(&s, EventType::Preview, &evidence(), None, now);
         let s1 = after_preview(&s, &e1);
         assert_eq!(
             (s1.status, s1.previewed_at, s1.version, s1.event_count),
             (StoredStatus::Previewed, Some(now), 2, 1)
         );
         let later = now + Duration::seconds(5);
-        let e2 = event_for(&s1, EventType::Preview, &evidence(), None, later);
+        let e2 = EvidenceEvent::next_for(&s1, EventType::Preview, &evidence(), None, later);
         let s2 = after_preview(&s1, &e2);
         assert_eq!((s2.previewed_at, s2.event_count), (Some(now), 2));
         assert_eq!(e2.prev_event_sha256, Some(e1.sha256()));
@@ -243,7 +233,7 @@ mod tests {
     fn identical_retry_after_success_is_recognised_and_a_different_one_conflicts() {
         let now = crate::time::now();
         let s = sign(vec![], now);
-        let e = event_for(&s, EventType::Sign, &evidence(), Some(summary("a")), now);
+        let e = EvidenceEvent::next_for(&s, EventType::Sign, &evidence(), Some(summary("a")), now);
         let blobs = BlobKeys {
             biometric_data: "b".into(),
             signature_image: "i".into(),
@@ -288,11 +278,12 @@ mod tests {
         use crate::evidence::verify_chain;
         let now = crate::time::now();
         let s0 = sign(vec!["d".into()], now);
-        let e1 = event_for(&s0, EventType::Preview, &evidence(), None, now);
+        let e1 = EvidenceEvent::next_for(&s0, EventType::Preview, &evidence(), None, now);
         let s1 = after_preview(&s0, &e1);
-        let e2 = event_for(&s1, EventType::Preview, &evidence(), None, now);
+        let e2 = EvidenceEvent::next_for(&s1, EventType::Preview, &evidence(), None, now);
         let s2 = after_preview(&s1, &e2);
-        let e3 = event_for(&s2, EventType::Sign, &evidence(), Some(summary("a")), now);
+        let e3 =
+            EvidenceEvent::next_for(&s2, EventType::Sign, &evidence(), Some(summary("a")), now);
         let s3 = after_sign(
             &s2,
             &e3,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use biosign_shared::evidence::{EventType, RequestEvidence};
+use biosign_shared::evidence::{EventType, EvidenceEvent, RequestEvidence};
 use biosign_shared::ids::{OrgId, SignId, SignKey};
 use biosign_shared::model::{Document, NewSign, SignRecord, Signer};
 use biosign_shared::state;
@@ -51,7 +51,7 @@ fn evidence(installation: &str) -> RequestEvidence {
 }
 
 fn preview_update(sign: &SignRecord, installation: &str) -> SignUpdate {
-    let event = state::event_for(
+    let event = EvidenceEvent::next_for(
         sign,
         EventType::Preview,
         &evidence(installation),
