@@ -99,10 +99,8 @@ impl Bench {
         let token = commands::mint_token(
             &key,
             &TokenArgs {
-                org: "acme".into(),
-                sign_id: None,
-                scope: "biometric_signs:read biometric_signs:sign".into(),
                 expires_in: "PT1H".into(),
+                ..TokenArgs::for_org("acme")
             },
         )
         .expect("token");
@@ -130,18 +128,13 @@ impl Bench {
         (0..count)
             .map(|_| {
                 let args = CreateSignArgs {
-                    org: "acme".into(),
-                    documents: vec![],
                     preview_documents: if needs_preview {
                         vec![uuid::Uuid::new_v4().to_string()]
                     } else {
                         vec![]
                     },
-                    signer_name: "James".into(),
-                    signer_last_name: "Smith".into(),
-                    language: "ES".into(),
                     expires_in: "P1D".into(),
-                    sign_id: None,
+                    ..CreateSignArgs::for_org("acme")
                 };
                 self.runtime
                     .block_on(commands::create_sign(&self.api.signs, &args))

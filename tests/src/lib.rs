@@ -241,10 +241,10 @@ impl TestEnv {
         commands::mint_token(
             &self.key,
             &TokenArgs {
-                org: org.into(),
                 sign_id: sign_id.map(str::to_owned),
                 scope: scope.into(),
                 expires_in: "PT5M".into(),
+                ..TokenArgs::for_org(org)
             },
         )
         .expect("mint token")
@@ -267,18 +267,15 @@ impl TestEnv {
         expires_in: &str,
     ) -> SignRecord {
         let args = CreateSignArgs {
-            org: org.into(),
             documents: vec![uuid::Uuid::new_v4().to_string()],
             preview_documents: if needs_preview {
                 vec![uuid::Uuid::new_v4().to_string()]
             } else {
                 vec![]
             },
-            signer_name: "James".into(),
-            signer_last_name: "Smith".into(),
             language: "ES".into(),
             expires_in: expires_in.into(),
-            sign_id: None,
+            ..CreateSignArgs::for_org(org)
         };
         match &self.stores {
             TestStores::Embedded(store) => commands::create_sign(store, &args).await,

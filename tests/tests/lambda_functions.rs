@@ -143,14 +143,9 @@ fn the_three_function_binaries_serve_api_gateway_events() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (signs, blobs) = runtime.block_on(fresh_aws_stores(None));
     let args = CreateSignArgs {
-        org: "acme".into(),
-        documents: vec![],
         preview_documents: vec![uuid::Uuid::new_v4().to_string()],
-        signer_name: "James".into(),
-        signer_last_name: "Smith".into(),
-        language: "ES".into(),
         expires_in: "P1D".into(),
-        sign_id: None,
+        ..CreateSignArgs::for_org("acme")
     };
     let sign = runtime
         .block_on(commands::create_sign(&signs, &args))
@@ -158,10 +153,8 @@ fn the_three_function_binaries_serve_api_gateway_events() {
     let token = commands::mint_token(
         &key,
         &TokenArgs {
-            org: "acme".into(),
-            sign_id: None,
-            scope: "biometric_signs:read biometric_signs:sign".into(),
             expires_in: "PT10M".into(),
+            ..TokenArgs::for_org("acme")
         },
     )
     .unwrap();

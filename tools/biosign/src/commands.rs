@@ -142,6 +142,29 @@ pub struct CreateSignArgs {
     pub sign_id: Option<String>,
 }
 
+/// The options `biosign <command> --org ORG` has: the command's own defaults, so that code that
+/// builds options (serve's demo sign, tests, benchmarks) cannot drift from the CLI.
+fn defaults_for_org<A: Args + clap::FromArgMatches>(org: &str) -> A {
+    let command = A::augment_args(clap::Command::new("biosign"));
+    // `--org=` keeps any value a value; `org` is the only required option, so parsing succeeds.
+    command
+        .try_get_matches_from(["biosign".to_owned(), format!("--org={org}")])
+        .and_then(|matches| A::from_arg_matches(&matches))
+        .expect("the command's definition accepts --org alone")
+}
+
+impl CreateSignArgs {
+    pub fn for_org(org: &str) -> Self {
+        defaults_for_org(org)
+    }
+}
+
+impl TokenArgs {
+    pub fn for_org(org: &str) -> Self {
+        defaults_for_org(org)
+    }
+}
+
 fn uuid_arg(flag: &str, value: &str) -> anyhow::Result<String> {
     let id =
         SignId::parse(value).map_err(|_| anyhow::anyhow!("--{flag} {value:?} is not a UUID"))?;
@@ -359,4 +382,29 @@ pub fn walkthrough(base_url: &str, sign: &SignRecord, token: &str) -> String {
          # 4. Load it again (status SIGNED, with the digests)\n\
          curl -s -H \"Authorization: Bearer $TOKEN\" {url}\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_for_an_org_are_the_cli_defaults() {
+        let sign = CreateSignArgs::for_org("-acme");
+        assert_eq!(sign.org, "-acme");
+        assert_eq!(
+            (sign.expires_in.as_str(), sign.language.as_str()),
+            ("P7D", "EN")
+        );
+        assert!(
+            sign.documents.is_empty()
+                && sign.preview_documents.is_empty()
+                && sign.sign_id.is_none()
+        );
+        let token = TokenArgs::for_org("acme");
+        assert_eq!(
+            (token.scope.as_str(), token.expires_in.as_str()),
+            ("biometric_signs:read biometric_signs:sign", "PT15M")
+        );
+    }
 }

@@ -129,21 +129,15 @@ async fn serve(
         if store.count_signs().await? == 0 && trusted == "the local dev key" {
             let document = uuid::Uuid::new_v4().to_string();
             let args = CreateSignArgs {
-                org: "demo".into(),
                 documents: vec![document.clone()],
                 preview_documents: vec![document],
-                signer_name: "James".into(),
-                signer_last_name: "Smith".into(),
-                language: "EN".into(),
                 expires_in: "P30D".into(),
-                sign_id: None,
+                ..CreateSignArgs::for_org("demo")
             };
             let sign = commands::create_sign(store, &args).await?;
             let token_args = TokenArgs {
-                org: "demo".into(),
-                sign_id: None,
-                scope: "biometric_signs:read biometric_signs:sign".into(),
                 expires_in: "PT12H".into(),
+                ..TokenArgs::for_org("demo")
             };
             let token = commands::mint_token(&key, &token_args)?;
             println!(
