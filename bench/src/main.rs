@@ -40,6 +40,7 @@ static HEAP: PeakAlloc = PeakAlloc;
 const SAMPLES: usize = 60;
 const WARMUP: usize = 5;
 const COLD_STARTS: usize = 15;
+const FUNCTIONS: [&str; 3] = ["get-sign", "preview-sign", "submit-sign"];
 
 /// The blob store of the benchmark: takes the bytes and lets them go, as the S3 adapter does
 /// once they are sent. (The in-memory store keeps every blob, so each request would touch fresh
@@ -338,12 +339,33 @@ fn main() {
         );
         return;
     }
+    // `biosign-bench cold-start`: only the cold-start figures, to iterate on init.
+    let only_cold_start = args.get(1).map(String::as_str) == Some("cold-start");
     let mut rows: Vec<[String; 4]> = Vec::new();
     let mut row = |figure: &str, value: String, goal: &str, detail: String| {
         rows.push([figure.into(), value, goal.into(), detail])
     };
 
-    // 1. Handler CPU.
+    if !only_cold_start {
+        in_process_rows(&bench, &mut row);
+    }
+    cold_start_rows(&bench, &mut row);
+    if !only_cold_start {
+        size_rows(&mut row);
+    }
+
+    println!("| figure | value | goal | detail |");
+    println!("|---|---|---|---|");
+    for [figure, value, goal, detail] in rows {
+        println!("| {figure} | {value} | {goal} | {detail} |");
+    }
+}
+
+/// Adds a row: figure, value, goal, detail.
+type Row<'a> = dyn FnMut(&str, String, &str, String) + 'a;
+
+/// 1. Handler CPU and 2. peak heap.
+fn in_process_rows(bench: &Bench, row: &mut Row) {
     let token = token_cpu(&bench);
     let (get, preview) = get_and_preview_cpu(&bench);
     row(
@@ -356,7 +378,7 @@ fn main() {
     let typical = payload::typical();
     let maximum = payload::maximum();
     for (payload, goal) in [(&typical, "≤ 2.0"), (&maximum, "≤ 1.5")] {
-        let figures = sign_cpu(&bench, payload);
+        let figures = sign_cpu(bench, payload);
         row(
             &format!("sign handler ÷ floor, {}", payload.name),
             format!(
@@ -374,7 +396,7 @@ fn main() {
     }
 
     // 2. Peak heap.
-    let peak = sign_peak_heap(&bench, &maximum);
+    let peak = sign_peak_heap(bench, &maximum);
     row(
         "peak heap per maximum sign ÷ body size",
         format!("{:.2}", peak as f64 / maximum.body.len() as f64),
@@ -384,8 +406,10 @@ fn main() {
             maximum.body.len()
         ),
     );
+}
 
-    // 3. Cold start.
+/// 3. Cold start of each function against hello-world.
+fn cold_start_rows(bench: &Bench, row: &mut Row) {
     let env = vec![
         ("TABLE_NAME", "bench-table".to_owned()),
         ("BUCKET_NAME", "bench-bucket".to_owned()),
@@ -397,7 +421,7 @@ fn main() {
         ("AWS_SECRET_ACCESS_KEY", "benchmark".to_owned()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
     ];
-    let binaries = ["hello-lambda", "get-sign", "preview-sign", "submit-sign"];
+    let binaries = ["hello-lambda"].into_iter().chain(FUNCTIONS);
     let mut cold: HashMap<&str, Vec<Duration>> = HashMap::new();
     let mut rss: HashMap<&str, u64> = HashMap::new();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -406,7 +430,7 @@ fn main() {
         .expect("runtime");
     for _ in 0..COLD_STARTS {
         // Interleaved, so that every binary sees the same machine.
-        for name in binaries {
+        for name in binaries.clone() {
             let binary = sibling(name);
             match runtime.block_on(coldstart::measure(&binary, &env)) {
                 Ok(start) => {
@@ -432,7 +456,7 @@ fn main() {
         "-",
         format!("peak RSS {:.1} MiB", rss["hello-lambda"] as f64 / 1048576.0),
     );
-    for name in &binaries[1..] {
+    for name in FUNCTIONS {
         let function = median(cold[name].clone());
         row(
             &format!("cold start {name} ÷ hello-world"),
@@ -445,9 +469,11 @@ fn main() {
             ),
         );
     }
+}
 
-    // 4. Binary sizes, as built for Lambda.
-    for name in &binaries[1..] {
+/// 4. Binary sizes, as built for Lambda.
+fn size_rows(row: &mut Row) {
+    for name in FUNCTIONS {
         let path = workspace()
             .join("target/lambda")
             .join(name)
@@ -466,11 +492,5 @@ fn main() {
                 "run scripts/bench, which builds it with cargo lambda".into(),
             ),
         }
-    }
-
-    println!("| figure | value | goal | detail |");
-    println!("|---|---|---|---|");
-    for [figure, value, goal, detail] in rows {
-        println!("| {figure} | {value} | {goal} | {detail} |");
     }
 }
