@@ -2,6 +2,13 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// The roots every AWS service endpoint chains to (Amazon Trust Services). Trusting only these
 /// is narrower than the system's CA bundle, and cheaper: reading and parsing the whole bundle was
@@ -25,6 +32,11 @@ pub async fn load_config() -> SdkConfig {
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         );
     }
+    if on_lambda && std::env::var_os("AWS_REGION").is_some() {
+        // Lambda sets the region too; the default chain would build an IMDS client to fall
+        // back on, which a function never uses.
+        loader = loader.region(aws_config::environment::EnvironmentVariableRegionProvider::new());
+    }
     loader.load().await
 }
 
@@ -46,7 +58,41 @@ fn loader(aws_roots_only: bool) -> aws_config::ConfigLoader {
         // The store is static and valid; should that ever change, the system roots still work.
         Err(e) => tracing::warn!(error = %e, "using the system's CA bundle"),
     }
-    aws_config::defaults(BehaviorVersion::latest()).http_client(builder.build_https())
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(ConnectOnFirstRequest(builder.build_https()))
+}
+
+/// The SDK's HTTPS client, minus one piece of eager work.
+///
+/// When an SDK client is built, the SDK's HTTPS client builds a TLS connector (reading and
+/// parsing every trusted certificate) only to check that it can, and throws it away; the first
+/// request then builds the one it keeps. That is the same work twice per SDK client at every
+/// cold start, and the trust store here is fixed and covered by the tests below. This wrapper
+/// skips the check, so the connector is built once, on the first request, and shared by every
+/// SDK client with the same connector settings (see BENCHMARKS.md).
+#[derive(Debug)]
+struct ConnectOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectOnFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        config: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, config)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -75,13 +121,78 @@ mod tests {
         assert_eq!(certs.len(), 5);
     }
 
+    /// An HTTP client that counts the SDK's start-up checks and serves no request.
+    #[derive(Debug, Clone, Default)]
+    struct CountingChecks(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl HttpClient for CountingChecks {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            unreachable!("no request is made in this test")
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder,
+            _: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    async fn start_up_checks_when_building_clients(wrapped: bool) -> usize {
+        let counting = CountingChecks::default();
+        let client = SharedHttpClient::new(counting.clone());
+        let loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"));
+        let config = if wrapped {
+            loader.http_client(ConnectOnFirstRequest(client))
+        } else {
+            loader.http_client(client)
+        }
+        .load()
+        .await;
+        let _ = (dynamodb(&config), s3(&config));
+        counting.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     #[tokio::test]
-    async fn the_client_builds_with_the_amazon_roots() {
-        // Building the connector parses the trust store and panics on a bad certificate.
+    async fn building_the_clients_builds_no_tls_connector() {
+        // Unwrapped, the SDK asks the HTTP client to check itself at least once per SDK client
+        // (the smithy client does so by building a TLS connector); wrapped, it is never asked.
+        assert!(start_up_checks_when_building_clients(false).await >= 2);
+        assert_eq!(start_up_checks_when_building_clients(true).await, 0);
+    }
+
+    #[tokio::test]
+    async fn the_first_request_builds_the_connector_with_the_amazon_roots() {
+        // Building the connector parses the trust store and panics on a bad certificate; a
+        // request to a closed port builds it and then fails to connect, as it should.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = closed.local_addr().expect("bound").port();
+        drop(closed);
         let config = loader(true)
             .region(aws_config::Region::new("eu-west-1"))
+            .endpoint_url(format!("https://127.0.0.1:{port}"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
             .load()
             .await;
-        let _ = dynamodb(&config);
+        let error = dynamodb(&config)
+            .list_tables()
+            .send()
+            .await
+            .expect_err("nothing listens there");
+        let refused = matches!(
+            &error,
+            aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure) if failure.is_io()
+        );
+        assert!(refused, "{error:?}");
     }
 }

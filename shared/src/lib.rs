@@ -11,6 +11,7 @@ pub mod error;
 pub mod evidence;
 pub mod handlers;
 pub mod ids;
+pub mod logging;
 pub mod model;
 pub mod request;
 pub mod route;

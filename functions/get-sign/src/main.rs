@@ -7,9 +7,11 @@ use biosign_shared::handlers::{self, Api};
 use biosign_shared::store::{NoBlobs, dynamo::DynamoSignStore};
 use lambda_http::{Error, run, service_fn};
 
-#[tokio::main]
+// Lambda hands an execution environment one event at a time: a single-threaded runtime starts
+// without spawning worker threads and never moves work between threads (see BENCHMARKS.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    biosign_shared::logging::init();
     let config = config::or_exit(FunctionConfig::from_env());
     let sdk = aws::load_config().await;
     let api = Api {

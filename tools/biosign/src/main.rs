@@ -115,7 +115,7 @@ async fn serve(
     addr: SocketAddr,
     cors_origins: Vec<String>,
 ) -> anyhow::Result<()> {
-    lambda_http::tracing::init_default_subscriber();
+    biosign_shared::logging::init();
     let key = DevKey::load_or_create(&options.data_dir)?;
     let (auth, trusted) = commands::serve_authenticator(&key)?;
     let stores = Stores::open(options).await?;
