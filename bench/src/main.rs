@@ -421,7 +421,9 @@ fn cold_start_rows(bench: &Bench, row: &mut Row) {
         ("AWS_SECRET_ACCESS_KEY", "benchmark".to_owned()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
     ];
-    let binaries = ["hello-lambda"].into_iter().chain(FUNCTIONS);
+    const HELLO: &str = "hello-lambda";
+    const HELLO_SINGLE: &str = "hello-lambda-single-thread";
+    let binaries = [HELLO, HELLO_SINGLE].into_iter().chain(FUNCTIONS);
     let mut cold: HashMap<&str, Vec<Duration>> = HashMap::new();
     let mut rss: HashMap<&str, u64> = HashMap::new();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -434,7 +436,7 @@ fn cold_start_rows(bench: &Bench, row: &mut Row) {
             let binary = sibling(name);
             match runtime.block_on(coldstart::measure(&binary, &env)) {
                 Ok(start) => {
-                    if name != "hello-lambda" {
+                    if FUNCTIONS.contains(&name) {
                         assert!(
                             start.response.contains("\"statusCode\":401"),
                             "{name}: {}",
@@ -449,12 +451,23 @@ fn cold_start_rows(bench: &Bench, row: &mut Row) {
             }
         }
     }
-    let hello = median(cold["hello-lambda"].clone());
+    let mib = |name: &str| rss[name] as f64 / 1048576.0;
+    let hello = median(cold[HELLO].clone());
+    let single = median(cold[HELLO_SINGLE].clone());
     row(
         "cold start, hello-world lambda_runtime (floor)",
         format!("{:.2} ms", hello.as_secs_f64() * 1e3),
         "-",
-        format!("peak RSS {:.1} MiB", rss["hello-lambda"] as f64 / 1048576.0),
+        format!("`#[tokio::main]`; peak RSS {:.1} MiB", mib(HELLO)),
+    );
+    row(
+        "cold start, hello-world on a single-threaded runtime",
+        format!("{:.2} ms", single.as_secs_f64() * 1e3),
+        "-",
+        format!(
+            "as the functions run (like for like); peak RSS {:.1} MiB",
+            mib(HELLO_SINGLE)
+        ),
     );
     for name in FUNCTIONS {
         let function = median(cold[name].clone());
@@ -463,9 +476,10 @@ fn cold_start_rows(bench: &Bench, row: &mut Row) {
             format!("{:.2}", function.as_secs_f64() / hello.as_secs_f64()),
             "≤ 1.5",
             format!(
-                "{:.2} ms; peak RSS {:.1} MiB",
+                "{:.2} ms; {:.2} × the single-threaded hello-world; peak RSS {:.1} MiB",
                 function.as_secs_f64() * 1e3,
-                rss[name] as f64 / 1048576.0
+                function.as_secs_f64() / single.as_secs_f64(),
+                mib(name)
             ),
         );
     }
