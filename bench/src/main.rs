@@ -366,8 +366,8 @@ type Row<'a> = dyn FnMut(&str, String, &str, String) + 'a;
 
 /// 1. Handler CPU and 2. peak heap.
 fn in_process_rows(bench: &Bench, row: &mut Row) {
-    let token = token_cpu(&bench);
-    let (get, preview) = get_and_preview_cpu(&bench);
+    let token = token_cpu(bench);
+    let (get, preview) = get_and_preview_cpu(bench);
     row(
         "GET handler",
         micros(get),
