@@ -12,6 +12,7 @@ use biosign_shared::model::{NewSign, SignRecord, Signer};
 use biosign_shared::store::memory::MemoryStore;
 use biosign_shared::store::{SignAdmin, SignReader};
 use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 const SEED: [u8; 32] = [7; 32];
@@ -24,19 +25,15 @@ fn authenticator() -> Authenticator {
 }
 
 fn token() -> String {
-    // PKCS#8 v1 wrapping of an Ed25519 seed (RFC 8410).
-    let mut der = vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
-    der.extend_from_slice(&SEED);
+    // jsonwebtoken takes the key as PKCS#8 DER (RFC 8410).
+    let der = SigningKey::from_bytes(&SEED).to_pkcs8_der().unwrap();
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({"iss": "https://idp.test", "aud": "biosign-api", "exp": now + 60, "org": "acme", "scope": "biometric_signs:read biometric_signs:sign"});
     let header = Header {
         kid: Some("test-key".into()),
         ..Header::new(Algorithm::EdDSA)
     };
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&der)).unwrap()
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(der.as_bytes())).unwrap()
 }
 
 async fn api_with_sign() -> (Api<MemoryStore>, SignKey) {

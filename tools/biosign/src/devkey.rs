@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
@@ -25,11 +26,6 @@ pub struct DevKey {
     kid: String,
     signing: SigningKey,
 }
-
-/// The PKCS#8 v1 wrapping of an Ed25519 seed (RFC 8410): a fixed 16-byte prefix, then the seed.
-const PKCS8_ED25519_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
 
 impl DevKey {
     pub fn path(data_dir: &Path) -> PathBuf {
@@ -84,14 +80,14 @@ impl DevKey {
 
     /// Signs `claims` (which must carry `iss`, `aud`, `exp`) with this key.
     pub fn sign(&self, claims: &serde_json::Value) -> anyhow::Result<String> {
-        let mut der = PKCS8_ED25519_PREFIX.to_vec();
-        der.extend_from_slice(&self.signing.to_bytes());
+        // jsonwebtoken takes the key as PKCS#8 DER (RFC 8410).
+        let der = self.signing.to_pkcs8_der()?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         Ok(jsonwebtoken::encode(
             &header,
             claims,
-            &EncodingKey::from_ed_der(&der),
+            &EncodingKey::from_ed_der(der.as_bytes()),
         )?)
     }
 }
