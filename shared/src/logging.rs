@@ -6,6 +6,10 @@
 //! level is a single level, not a list of per-module directives. Those need tracing-subscriber's
 //! `EnvFilter`, whose regex engine and Unicode tables were a tenth of each function's binary and
 //! of the relocations the loader applies at every cold start (see BENCHMARKS.md).
+//!
+//! Release builds compile DEBUG and TRACE events out altogether (`release_max_level_info` in the
+//! workspace manifest), so there INFO is the most verbose level: the AWS SDK's trace events print
+//! whole requests and responses, tokens and biometric data included.
 
 use tracing_subscriber::filter::LevelFilter;
 
