@@ -439,14 +439,7 @@ impl TestEnv {
                     .client()
                     .update_item()
                     .table_name(signs.inner.table())
-                    .key(
-                        "pk",
-                        aws_sdk_dynamodb::types::AttributeValue::S(format!("SIGN#{org}#{sign_id}")),
-                    )
-                    .key(
-                        "sk",
-                        aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{seq:020}")),
-                    )
+                    .set_key(Some(DynamoSignStore::event_key(org, sign_id, seq)))
                     .update_expression("SET fingerprint = :forged")
                     .expression_attribute_values(
                         ":forged",
@@ -480,14 +473,7 @@ impl TestEnv {
                     .client()
                     .delete_item()
                     .table_name(signs.inner.table())
-                    .key(
-                        "pk",
-                        aws_sdk_dynamodb::types::AttributeValue::S(format!("SIGN#{org}#{sign_id}")),
-                    )
-                    .key(
-                        "sk",
-                        aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{seq:020}")),
-                    )
+                    .set_key(Some(DynamoSignStore::event_key(org, sign_id, seq)))
                     .send()
                     .await
                     .unwrap();

@@ -81,6 +81,15 @@ impl DynamoSignStore {
         &self.table
     }
 
+    /// The primary key of event `seq` of a sign (for tools and tests that reach the table
+    /// directly).
+    pub fn event_key(org_id: &str, sign_id: &str, seq: u64) -> Item {
+        HashMap::from([
+            (PARTITION_KEY.to_owned(), partition(org_id, sign_id)),
+            (SORT_KEY.to_owned(), event_sort_key(seq)),
+        ])
+    }
+
     fn record_put(&self, sign: &SignRecord) -> Result<Put, StoreError> {
         let item = to_item(
             sign,
