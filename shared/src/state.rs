@@ -126,23 +126,14 @@ mod tests {
     use super::*;
     use crate::evidence::{EventType, RequestEvidence};
     use crate::ids::{OrgId, SignId, SignKey};
-    use crate::model::{ImageFormat, NewSign, Signer};
+    use crate::model::{ImageFormat, NewSign};
     use chrono::Duration;
 
     pub(crate) fn sign(preview_documents: Vec<String>, now: Timestamp) -> SignRecord {
+        let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
         SignRecord::new(NewSign {
-            key: SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random()),
-            sign_process_id: "p".into(),
-            signer: Signer {
-                alias: "signer_1".into(),
-                name: "James".into(),
-                last_name: "Smith".into(),
-                language: "ES".into(),
-            },
-            documents: vec![],
             preview_documents,
-            created_at: now,
-            expires_at: now + Duration::days(7),
+            ..crate::testing::new_sign(key, now)
         })
     }
 

@@ -1,4 +1,5 @@
-//! Fixtures for tests and benchmarks: the smallest image headers the validation accepts.
+//! Fixtures for tests and benchmarks: the smallest image headers the validation accepts, and a
+//! sample sign.
 
 /// A PNG signature and IHDR chunk for a `width`×`height` image (no pixel data: the validation
 /// reads only the header).
@@ -70,4 +71,28 @@ pub fn assert_fails_fast_without_settings(binary: &str, needs_bucket: bool) {
     let output = start(&env);
     assert_eq!(output.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&output.stderr).contains("symmetric keys are refused"));
+}
+
+/// A sign for `key` as the platform would create it at `now`: one signer, one document to
+/// preview and sign, valid for seven days. Tests override fields with struct-update syntax.
+pub fn new_sign(key: crate::ids::SignKey, now: crate::time::Timestamp) -> crate::model::NewSign {
+    use crate::model::{Document, NewSign, Signer};
+    NewSign {
+        key,
+        sign_process_id: "process-1".into(),
+        signer: Signer {
+            alias: "signer_1".into(),
+            name: "Ana".into(),
+            last_name: "García".into(),
+            language: "ES".into(),
+        },
+        documents: vec![Document {
+            id: "d1".into(),
+            name: "contract.pdf".into(),
+            sign_fields: vec!["SIGNATURE_CUSTOMER".into()],
+        }],
+        preview_documents: vec!["d1".into()],
+        created_at: now,
+        expires_at: now + chrono::Duration::days(7),
+    }
 }

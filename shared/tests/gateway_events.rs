@@ -8,9 +8,10 @@ use biosign_shared::auth::Authenticator;
 use biosign_shared::error::ErrorDocs;
 use biosign_shared::handlers::{self, Api};
 use biosign_shared::ids::{OrgId, SignId, SignKey};
-use biosign_shared::model::{NewSign, SignRecord, Signer};
+use biosign_shared::model::SignRecord;
 use biosign_shared::store::memory::MemoryStore;
 use biosign_shared::store::{SignAdmin, SignReader};
+use biosign_shared::testing;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -39,21 +40,7 @@ fn token() -> String {
 async fn api_with_sign() -> (Api<MemoryStore>, SignKey) {
     let store = MemoryStore::new();
     let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
-    let now = biosign_shared::time::now();
-    let sign = SignRecord::new(NewSign {
-        key: key.clone(),
-        sign_process_id: "p".into(),
-        signer: Signer {
-            alias: "signer_1".into(),
-            name: "James".into(),
-            last_name: "Smith".into(),
-            language: "ES".into(),
-        },
-        documents: vec![],
-        preview_documents: vec!["d".into()],
-        created_at: now,
-        expires_at: now + chrono::Duration::days(1),
-    });
+    let sign = SignRecord::new(testing::new_sign(key.clone(), biosign_shared::time::now()));
     store.create_sign(&sign).await.unwrap();
     let api = Api {
         signs: store,

@@ -7,33 +7,17 @@ use std::sync::Arc;
 use base64::Engine as _;
 use biosign_shared::evidence::{EventType, EvidenceEvent, RequestEvidence};
 use biosign_shared::ids::{OrgId, SignId, SignKey};
-use biosign_shared::model::{Document, NewSign, SignRecord, Signer};
+use biosign_shared::model::SignRecord;
 use biosign_shared::state;
 use biosign_shared::store::{BlobStore, CommitError, SignAdmin, SignUpdate};
+use biosign_shared::testing;
 use biosign_shared::time;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 fn new_sign(org: &str) -> SignRecord {
-    let now = time::now();
-    SignRecord::new(NewSign {
-        key: SignKey::new(OrgId::parse(org).unwrap(), SignId::new_random()),
-        sign_process_id: "process-1".into(),
-        signer: Signer {
-            alias: "signer_1".into(),
-            name: "Ana".into(),
-            last_name: "García".into(),
-            language: "ES".into(),
-        },
-        documents: vec![Document {
-            id: "d1".into(),
-            name: "contract.pdf".into(),
-            sign_fields: vec!["SIGNATURE_CUSTOMER".into()],
-        }],
-        preview_documents: vec!["d1".into()],
-        created_at: now,
-        expires_at: now + chrono::Duration::days(7),
-    })
+    let key = SignKey::new(OrgId::parse(org).unwrap(), SignId::new_random());
+    SignRecord::new(testing::new_sign(key, time::now()))
 }
 
 fn evidence(installation: &str) -> RequestEvidence {
