@@ -535,55 +535,54 @@ async fn state_conflicts_and_gone_signs(env: TestEnv) {
         "two previews and one sign"
     );
 
-    // Expired: GET shows EXPIRED; preview and sign are 410.
+    // Expired and cancelled: GET shows the status; preview and sign are 410.
     let expired = env.create_sign("acme", false, "-PT1S").await;
-    assert_eq!(
-        env.get("acme", &expired.sign_id, Some(&token)).await.body["status"],
-        "EXPIRED"
-    );
-    env.preview("acme", &expired.sign_id, Some(&token))
-        .await
-        .assert_error(
-            410,
-            "MDOC_005",
-            "RESOURCE_IS_NO_LONGER_AVAILABLE",
-            "sign_id: the sign has expired",
-        );
-    env.sign("acme", &expired.sign_id, &token, &Signature::sample(2))
-        .await
-        .assert_error(
-            410,
-            "MDOC_005",
-            "RESOURCE_IS_NO_LONGER_AVAILABLE",
-            "sign_id: the sign has expired",
-        );
-
-    // Cancelled: GET shows CANCELLED; preview and sign are 410.
+    assert_gone(
+        &env,
+        &token,
+        &expired.sign_id,
+        "EXPIRED",
+        "the sign has expired",
+        2,
+    )
+    .await;
     let cancelled = env.create_sign("acme", false, "P7D").await;
     env.cancel_sign("acme", &cancelled.sign_id).await;
-    assert_eq!(
-        env.get("acme", &cancelled.sign_id, Some(&token)).await.body["status"],
-        "CANCELLED"
-    );
-    env.preview("acme", &cancelled.sign_id, Some(&token))
-        .await
-        .assert_error(
-            410,
-            "MDOC_005",
-            "RESOURCE_IS_NO_LONGER_AVAILABLE",
-            "sign_id: the sign was cancelled",
-        );
-    env.sign("acme", &cancelled.sign_id, &token, &Signature::sample(3))
-        .await
-        .assert_error(
-            410,
-            "MDOC_005",
-            "RESOURCE_IS_NO_LONGER_AVAILABLE",
-            "sign_id: the sign was cancelled",
-        );
+    assert_gone(
+        &env,
+        &token,
+        &cancelled.sign_id,
+        "CANCELLED",
+        "the sign was cancelled",
+        3,
+    )
+    .await;
 
     // Only the one accepted signature left blobs.
     assert_eq!(env.blob_keys().await.len(), 2);
+}
+
+/// A sign that is no longer available: GET shows `status`; preview and sign (with signature
+/// `sample`) are 410, naming `why`.
+async fn assert_gone(
+    env: &TestEnv,
+    token: &str,
+    sign_id: &str,
+    status: &str,
+    why: &str,
+    sample: u32,
+) {
+    assert_eq!(
+        env.get("acme", sign_id, Some(token)).await.body["status"],
+        status
+    );
+    let details = format!("sign_id: {why}");
+    env.preview("acme", sign_id, Some(token))
+        .await
+        .assert_error(410, "MDOC_005", "RESOURCE_IS_NO_LONGER_AVAILABLE", &details);
+    env.sign("acme", sign_id, token, &Signature::sample(sample))
+        .await
+        .assert_error(410, "MDOC_005", "RESOURCE_IS_NO_LONGER_AVAILABLE", &details);
 }
 
 async fn twenty_concurrent_signs_exactly_one_wins(env: TestEnv) {
