@@ -1,5 +1,8 @@
-//! Fixtures for tests and benchmarks: the smallest image headers the validation accepts, and a
-//! sample sign.
+//! Fixtures for tests and benchmarks: the smallest image headers the validation accepts, a
+//! sample sign, and a local Lambda Runtime API to run the function binaries against.
+
+#[cfg(feature = "testing")]
+pub mod runtime_api;
 
 /// A PNG signature and IHDR chunk for a `width`×`height` image (no pixel data: the validation
 /// reads only the header).

@@ -22,6 +22,7 @@ use biosign_shared::store::{BlobStore, StoredBlob};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub mod lambda;
 pub mod store_contract;
 
 /// Set by `scripts/test` to the moto server it started.

@@ -1,0 +1,155 @@
+//! For the function binaries' own tests: one binary run as Lambda runs it (its real `main`:
+//! settings from the environment, AWS clients, the runtime loop), with
+//! [`LocalFunction`](biosign_shared::testing::runtime_api::LocalFunction) playing the Lambda
+//! service, against a fresh table and bucket in moto that hold one pending sign.
+//!
+//! Events are the API Gateway HTTP API (payload 2.0) fixtures of `shared/tests/fixtures`, with
+//! the sign id and a token filled in.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
+use biosign::devkey::{self, DevKey};
+use biosign_shared::auth::Authenticator;
+use biosign_shared::handlers;
+use biosign_shared::store::BlobStore;
+use biosign_shared::store::dynamo::DynamoSignStore;
+use biosign_shared::store::s3::S3BlobStore;
+use biosign_shared::testing::runtime_api::LocalFunction;
+use serde_json::Value;
+
+use crate::{fresh_aws_stores, moto_url};
+
+/// Long enough for a debug build's first request to moto on a busy machine; a hung function
+/// fails the test instead of stalling the run.
+const INVOKE_LIMIT: Duration = Duration::from_secs(60);
+
+/// A function binary against moto, and the sign it can act on.
+pub struct FunctionOnMoto {
+    pub function: LocalFunction,
+    pub signs: DynamoSignStore,
+    pub blobs: S3BlobStore,
+    pub key: DevKey,
+    pub sign_id: String,
+    /// A token for the sign's organisation, with the read and sign scopes.
+    pub token: String,
+    _dir: tempfile::TempDir,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .join("shared/tests/fixtures")
+}
+
+impl FunctionOnMoto {
+    /// Creates the table, the bucket and a pending sign, then starts `binary` configured for
+    /// them, with static credentials and moto as its endpoint (nothing else from this process's
+    /// environment reaches it).
+    pub async fn start(binary: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = DevKey::load_or_create(dir.path()).expect("dev key");
+        let (signs, blobs) = fresh_aws_stores(None).await;
+        let args = CreateSignArgs {
+            preview_documents: vec![uuid::Uuid::new_v4().to_string()],
+            expires_in: "P1D".into(),
+            ..CreateSignArgs::for_org("acme")
+        };
+        let sign = commands::create_sign(&signs, &args)
+            .await
+            .expect("create a sign");
+        let token = commands::mint_token(
+            &key,
+            &TokenArgs {
+                expires_in: "PT10M".into(),
+                ..TokenArgs::for_org("acme")
+            },
+        )
+        .expect("mint a token");
+        let env = [
+            ("TABLE_NAME", signs.table().to_owned()),
+            ("BUCKET_NAME", blobs.bucket().to_owned()),
+            ("JWT_JWKS", key.jwks_json()),
+            ("JWT_ISSUER", devkey::ISSUER.to_owned()),
+            ("JWT_AUDIENCE", devkey::AUDIENCE.to_owned()),
+            ("AWS_ENDPOINT_URL", moto_url()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let function = LocalFunction::start(Path::new(binary), &env)
+            .await
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        Self {
+            function,
+            signs,
+            blobs,
+            key,
+            sign_id: sign.sign_id,
+            token,
+            _dir: dir,
+        }
+    }
+
+    /// The fixture `name`, for this sign, carrying `token`.
+    pub fn event_with_token(&self, name: &str, token: &str) -> String {
+        let path = fixtures().join(name);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .replace("{{SIGN_ID}}", &self.sign_id)
+            .replace("{{TOKEN}}", token)
+    }
+
+    /// The fixture `name`, for this sign, with a valid token.
+    pub fn event(&self, name: &str) -> String {
+        self.event_with_token(name, &self.token)
+    }
+
+    /// Invokes the function with `event` and returns the proxy response's status and JSON body
+    /// (`Null` when the body is empty). Panics, showing the function's output, when it does not
+    /// answer with a proxy response.
+    pub async fn invoke(&mut self, event: &str) -> (u16, Value) {
+        let raw = self.function.expect_response(event, INVOKE_LIMIT).await;
+        let output = || self.function.output();
+        let response: Value = serde_json::from_str(&raw)
+            .unwrap_or_else(|e| panic!("not a JSON proxy response ({e}): {raw}\n{}", output()));
+        let status = response["statusCode"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or_else(|| panic!("no statusCode: {raw}"));
+        let body = match response["body"].as_str() {
+            None | Some("") => Value::Null,
+            Some(body) => serde_json::from_str(body)
+                .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {raw}")),
+        };
+        (status, body)
+    }
+
+    /// Records the preview of `apigw-v2-preview.json` in process, through the same handler and
+    /// stores the preview-sign function uses: the state a signing test starts from.
+    pub async fn record_preview(&self) {
+        let auth =
+            Authenticator::from_jwks_json(&self.key.jwks_json(), devkey::ISSUER, devkey::AUDIENCE)
+                .expect("the dev key's JWKS");
+        let api = commands::api(self.signs.clone(), self.blobs.clone(), auth);
+        let request = lambda_http::request::from_str(&self.event("apigw-v2-preview.json"))
+            .expect("a valid API Gateway v2 event");
+        let response = handlers::preview(&api, request).await;
+        assert_eq!(response.status(), 204, "{:?}", response.body());
+    }
+
+    /// The sign, its evidence events and the chain check, as stored.
+    pub async fn report(&self) -> SignReport {
+        commands::show_sign(&self.signs, "acme", &self.sign_id)
+            .await
+            .expect("show the sign")
+    }
+
+    /// Every key in the bucket.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        self.blobs.list("").await.expect("list the bucket")
+    }
+}
