@@ -22,7 +22,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use biosign::commands::{self, CreateSignArgs, TokenArgs};
 use biosign::devkey::{self, DevKey};
-use biosign_shared::auth::Authenticator;
 use biosign_shared::error::ErrorDocs;
 use biosign_shared::handlers::{self, Api};
 use biosign_shared::store::memory::MemoryStore;
@@ -94,9 +93,7 @@ impl Bench {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(dir.path()).expect("dev key");
-        let auth =
-            Authenticator::from_jwks_json(&key.jwks_json(), devkey::ISSUER, devkey::AUDIENCE)
-                .expect("jwks");
+        let auth = key.authenticator().expect("jwks");
         let token = commands::mint_token(
             &key,
             &TokenArgs {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
 use biosign::devkey::{self, DevKey};
-use biosign_shared::auth::Authenticator;
 use biosign_shared::handlers;
 use biosign_shared::store::BlobStore;
 use biosign_shared::store::dynamo::DynamoSignStore;
@@ -54,20 +53,12 @@ impl FunctionOnMoto {
         let (signs, blobs) = fresh_aws_stores(None).await;
         let args = CreateSignArgs {
             preview_documents: vec![uuid::Uuid::new_v4().to_string()],
-            expires_in: "P1D".into(),
             ..CreateSignArgs::for_org("acme")
         };
         let sign = commands::create_sign(&signs, &args)
             .await
             .expect("create a sign");
-        let token = commands::mint_token(
-            &key,
-            &TokenArgs {
-                expires_in: "PT10M".into(),
-                ..TokenArgs::for_org("acme")
-            },
-        )
-        .expect("mint a token");
+        let token = commands::mint_token(&key, &TokenArgs::for_org("acme")).expect("mint a token");
         let env = [
             ("TABLE_NAME", signs.table().to_owned()),
             ("BUCKET_NAME", blobs.bucket().to_owned()),
@@ -131,9 +122,7 @@ impl FunctionOnMoto {
     /// Records the preview of `apigw-v2-preview.json` in process, through the same handler and
     /// stores the preview-sign function uses: the state a signing test starts from.
     pub async fn record_preview(&self) {
-        let auth =
-            Authenticator::from_jwks_json(&self.key.jwks_json(), devkey::ISSUER, devkey::AUDIENCE)
-                .expect("the dev key's JWKS");
+        let auth = self.key.authenticator().expect("the dev key's JWKS");
         let api = commands::api(self.signs.clone(), self.blobs.clone(), auth);
         let request = lambda_http::request::from_str(&self.event("apigw-v2-preview.json"))
             .expect("a valid API Gateway v2 event");

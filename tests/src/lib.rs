@@ -8,9 +8,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
-use biosign::devkey::{self, DevKey};
+use biosign::devkey::DevKey;
 use biosign::server::{self, Cors};
-use biosign_shared::auth::Authenticator;
 use biosign_shared::aws;
 use biosign_shared::ids::{OrgId, SignId, SignKey};
 use biosign_shared::model::SignRecord;
@@ -178,9 +177,7 @@ impl TestEnv {
     pub async fn start(backend: Backend) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
-        let auth =
-            Authenticator::from_jwks_json(&key.jwks_json(), devkey::ISSUER, devkey::AUDIENCE)
-                .expect("dev JWKS");
+        let auth = key.authenticator().expect("dev JWKS");
         let switches = Arc::new(FaultSwitches::default());
         let faulty = |inner| Faulty {
             inner,

@@ -341,7 +341,7 @@ pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'sta
     if config::optional(&env, config::JWT_JWKS).is_some() {
         return Ok((config::authenticator(&env)?, "the JWKS in JWT_JWKS"));
     }
-    let auth = Authenticator::from_jwks_json(&key.jwks_json(), devkey::ISSUER, devkey::AUDIENCE)?;
+    let auth = key.authenticator()?;
     Ok((auth, "the local dev key"))
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use biosign_shared::auth::{Authenticator, JwksError};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -76,6 +77,11 @@ impl DevKey {
         let x = URL_SAFE_NO_PAD.encode(self.signing.verifying_key().to_bytes());
         serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": self.kid, "x": x}]})
             .to_string()
+    }
+
+    /// An authenticator that trusts this key alone, for tokens of the dev issuer and audience.
+    pub fn authenticator(&self) -> Result<Authenticator, JwksError> {
+        Authenticator::from_jwks_json(&self.jwks_json(), ISSUER, AUDIENCE)
     }
 
     /// Signs `claims` (which must carry `iss`, `aud`, `exp`) with this key.
