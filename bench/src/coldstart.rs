@@ -28,8 +28,8 @@ fn peak_rss(pid: Option<u32>) -> Option<u64> {
 }
 
 /// Starts `binary` as Lambda would and measures its first response.
-pub async fn measure(binary: &Path, env: &[(&str, &str)]) -> Result<ColdStart, String> {
-    let mut function = LocalFunction::start(binary, env)
+pub async fn measure(binary: &Path, env: &[(&str, String)]) -> Result<ColdStart, String> {
+    let mut function = LocalFunction::start(binary, env.iter().map(|(k, v)| (k, v)))
         .await
         .map_err(|e| e.to_string())?;
     let invocation = function

@@ -420,7 +420,6 @@ fn cold_start_rows(bench: &Bench, row: &mut Row) {
     ];
     const HELLO: &str = "hello-lambda";
     const HELLO_SINGLE: &str = "hello-lambda-single-thread";
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let binaries = [HELLO, HELLO_SINGLE].into_iter().chain(FUNCTIONS);
     let mut cold: HashMap<&str, Vec<Duration>> = HashMap::new();
     let mut rss: HashMap<&str, u64> = HashMap::new();

@@ -70,8 +70,7 @@ impl FunctionOnMoto {
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
         ];
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let function = LocalFunction::start(Path::new(binary), &env)
+        let function = LocalFunction::start(Path::new(binary), env)
             .await
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
         Self {

@@ -10,6 +10,7 @@
 //! the cold-start benchmark.
 
 use std::convert::Infallible;
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -185,11 +186,26 @@ impl LocalFunction {
     /// Starts `binary` with only `env` and the variables Lambda sets (`AWS_LAMBDA_RUNTIME_API`,
     /// `AWS_LAMBDA_FUNCTION_NAME`, …) in its environment. Its output is kept for
     /// [`output`](Self::output).
-    pub async fn start(binary: &Path, env: &[(&str, &str)]) -> std::io::Result<Self> {
+    pub async fn start<K, V>(
+        binary: &Path,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> std::io::Result<Self>
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
         Self::spawn(binary, &[], env).await
     }
 
-    async fn spawn(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> std::io::Result<Self> {
+    async fn spawn<K, V>(
+        binary: &Path,
+        args: &[&str],
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> std::io::Result<Self>
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
         let function_name = binary
@@ -208,7 +224,7 @@ impl LocalFunction {
         let mut child = Command::new(binary)
             .args(args)
             .env_clear()
-            .envs(env.iter().copied())
+            .envs(env)
             .envs(lambda_environment(address, &function_name))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -269,20 +285,20 @@ impl LocalFunction {
         }
         self.invocations += 1;
         let id = format!("local-{}", self.invocations);
-        // The receiver lives as long as the Runtime API task, which lives as long as `self`.
+        // The receiver lives in the Runtime API task, which lives as long as `self`.
         let _ = self.events.send((id.clone(), event.to_owned()));
         let deadline = tokio::time::sleep(limit);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                report = self.reports.recv() => match report {
-                    Some(Report::Answer(answered, outcome, answered_at)) if answered == id => {
+                // Should the Runtime API ever stop, this branch is disabled and the others decide.
+                Some(report) = self.reports.recv() => match report {
+                    Report::Answer(answered, outcome, answered_at) if answered == id => {
                         return Ok(Invocation { outcome, answered_at });
                     }
                     // An answer to an earlier, abandoned invocation.
-                    Some(Report::Answer(..)) => {}
-                    Some(Report::InitError(body)) => return Err(InvokeError::Init(body)),
-                    None => unreachable!("the Runtime API task holds the sender"),
+                    Report::Answer(..) => {}
+                    Report::InitError(body) => return Err(InvokeError::Init(body)),
                 },
                 status = self.child.wait() => {
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
@@ -389,9 +405,11 @@ mod tests {
             .unwrap_or_else(|| panic!("no {name} in {response}"))
     }
 
+    const NO_ENV: [(&str, &str); 0] = [];
+
     /// A process that never talks to the Runtime API: the test plays its runtime client.
     async fn idle_function() -> LocalFunction {
-        LocalFunction::spawn(Path::new("/bin/sleep"), &["60"], &[])
+        LocalFunction::spawn(Path::new("/bin/sleep"), &["60"], NO_ENV)
             .await
             .expect("start /bin/sleep")
     }
@@ -459,7 +477,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_exit_or_a_silence_ends_the_wait_with_what_the_function_printed() {
-        let mut exits = LocalFunction::start(Path::new("/bin/ls"), &[])
+        let mut exits = LocalFunction::start(Path::new("/bin/ls"), NO_ENV)
             .await
             .unwrap();
         // `ls` of the working directory prints something, then exits without answering.
