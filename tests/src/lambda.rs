@@ -100,7 +100,9 @@ impl FunctionOnMoto {
 
     /// Invokes the function with `event` and returns the proxy response's status and JSON body
     /// (`Null` when the body is empty). Panics, showing the function's output, when it does not
-    /// answer with a proxy response.
+    /// answer with a proxy response. Every answer is held to the contract's form: a 204 has no
+    /// body; any other status (a `GetSignResponse`, an `ErrorsResponse`) has a JSON body sent as
+    /// `application/json`, as text.
     pub async fn invoke(&mut self, event: &str) -> (u16, Value) {
         let raw = self.function.expect_response(event, INVOKE_LIMIT).await;
         let output = || self.function.output();
@@ -110,11 +112,18 @@ impl FunctionOnMoto {
             .as_u64()
             .and_then(|s| u16::try_from(s).ok())
             .unwrap_or_else(|| panic!("no statusCode: {raw}"));
-        let body = match response["body"].as_str() {
-            None | Some("") => Value::Null,
-            Some(body) => serde_json::from_str(body)
-                .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {raw}")),
-        };
+        let body = response["body"].as_str().unwrap_or_default();
+        if status == 204 {
+            assert_eq!(body, "", "a 204 has no body: {raw}");
+            return (status, Value::Null);
+        }
+        assert_eq!(
+            response["headers"]["content-type"], "application/json",
+            "{raw}"
+        );
+        assert_ne!(response["isBase64Encoded"], true, "{raw}");
+        let body = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {raw}"));
         (status, body)
     }
 
