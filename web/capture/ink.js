@@ -43,6 +43,9 @@ export class SignaturePad {
     canvas.addEventListener("pointerup", (e) => this.up(e));
     canvas.addEventListener("pointercancel", (e) => this.up(e));
     canvas.addEventListener("lostpointercapture", (e) => this.up(e));
+    // Where pointer capture was refused, the lift may happen outside the pad.
+    window.addEventListener("pointerup", (e) => this.up(e));
+    window.addEventListener("pointercancel", (e) => this.up(e));
     // No context menu, selection or drag on long presses inside the pad.
     canvas.addEventListener("contextmenu", (e) => e.preventDefault());
     new ResizeObserver(() => this.resize()).observe(canvas);
@@ -104,6 +107,8 @@ export class SignaturePad {
   // a pen every touch is ignored, and a pen arriving after touches replaces them.
   accepts(event) {
     if (!this.enabled || this.active) return false;
+    // sigdata/1 knows these three; anything else a browser might report cannot be sent.
+    if (!["pen", "touch", "mouse"].includes(event.pointerType)) return false;
     // A palm's contact is far larger than a fingertip's.
     if (event.pointerType === "touch" && Math.max(event.width, event.height) > PALM_CONTACT_PX) {
       return false;
