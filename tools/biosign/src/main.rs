@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use biosign::capture_page;
 use biosign::commands::{self, CreateSignArgs, StoreOptions, Stores, TokenArgs};
 use biosign::devkey::DevKey;
 use biosign::server::{self, Cors};
@@ -140,9 +141,18 @@ async fn serve(
                 ..TokenArgs::for_org("demo")
             };
             let token = commands::mint_token(&key, &token_args)?;
+            let signer_token = commands::mint_token(
+                &key,
+                &TokenArgs {
+                    sign_id: Some(sign.sign_id.clone()),
+                    ..token_args.clone()
+                },
+            )?;
+            let link = capture_page::link(&base_url, &sign.org_id, &sign.sign_id, &signer_token);
             println!(
-                "\nCreated a demo sign. Try the whole flow (the token is valid for 12 hours):\n"
+                "\nCreated a demo sign. Sign it in a browser (the link is valid for 12 hours):\n\n  {link}"
             );
+            println!("\nOr try the whole flow with curl (the token is valid for 12 hours):\n");
             println!("{}", commands::walkthrough(&base_url, &sign, &token));
         }
     }

@@ -112,6 +112,9 @@ where
         .filter(|o| cors.allows(o))
         .map(str::to_owned);
     let path = request.uri().path().to_owned();
+    if let Some(page) = crate::capture_page::respond(request.method(), &path, request.headers()) {
+        return page;
+    }
     let matched = match_path(&path).map(|m| (m.route, m.org_id.to_owned(), m.sign_id.to_owned()));
     let Some((route, org_id, sign_id)) = matched else {
         return not_found(api, request.method(), origin.as_deref());
