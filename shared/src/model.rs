@@ -178,6 +178,18 @@ impl SignRecord {
             SignId::parse(&self.sign_id).ok()?,
         ))
     }
+
+    /// The status a client sees at `now`: `EXPIRED` once `expires_at` has passed on a sign that
+    /// is neither signed nor cancelled.
+    pub fn status_at(&self, now: Timestamp) -> SignStatus {
+        match self.status {
+            StoredStatus::Signed => SignStatus::Signed,
+            StoredStatus::Cancelled => SignStatus::Cancelled,
+            _ if now >= self.expires_at => SignStatus::Expired,
+            StoredStatus::Pending => SignStatus::Pending,
+            StoredStatus::Previewed => SignStatus::Previewed,
+        }
+    }
 }
 
 /// The body of `GET …/biometric_signs/{sign_id}`. Holds no biometric data, image, device
@@ -211,7 +223,7 @@ impl GetSignResponse {
             org_id: record.org_id.clone(),
             sign_process_id: record.sign_process_id.clone(),
             sign_type: "BIOMETRIC".into(),
-            status: crate::state::effective_status(record, now),
+            status: record.status_at(now),
             signer: record.signer.clone(),
             documents: record.documents.clone(),
             preview_documents: record.preview_documents.clone(),
