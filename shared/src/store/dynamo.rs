@@ -210,6 +210,7 @@ impl SignWriter for DynamoSignStore {
         let mut request = self
             .client
             .transact_write_items()
+            .client_request_token(update.idempotency_token())
             .transact_items(TransactWriteItem::builder().put(record).build());
         if let Some(event) = &update.event {
             // Events are never overwritten: the put fails if the (pk, sk) already exists.
