@@ -2,6 +2,8 @@
 //! and `biosign serve`. A client's mistake is never an `Err`: every outcome is a response, and
 //! each request is logged as one line without biometric data, images, tokens or fingerprints.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use lambda_http::http::header::{CONTENT_TYPE, USER_AGENT};
@@ -55,6 +57,7 @@ pub async fn preview<S: SignReader + SignWriter, B>(
         &request,
         request_evidence,
         async |key, evidence| {
+            let _turn = TURNS.take(&key).await;
             service::record_preview(&api.signs, &key, &evidence).await?;
             Ok(no_content())
         },
@@ -82,6 +85,7 @@ pub async fn sign<S: SignReader + SignWriter, B: BlobStore>(
         &request,
         validate,
         async |key, (evidence, signature)| {
+            let _turn = TURNS.take(&key).await;
             service::submit_signature(&api.signs, &api.blobs, &key, signature, &evidence).await?;
             Ok(no_content())
         },
@@ -262,4 +266,89 @@ fn log_request(
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
+}
+
+/// The requests of this process that change a sign take turns, sign by sign: a burst of previews
+/// of one sign (a hundred at once through `biosign serve`) queues here instead of racing through
+/// the store, where each lost race costs a read and a failed commit. Races between processes (a
+/// Lambda instance serves one request at a time) are settled by `service::transition`'s retries.
+static TURNS: LazyLock<SignTurns> = LazyLock::new(SignTurns::default);
+
+#[derive(Debug, Default)]
+struct SignTurns {
+    /// One queue per sign with a request in it; removed when its last request leaves.
+    queues: Mutex<HashMap<SignKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A request's turn to change a sign; the next request's turn starts when it is dropped.
+struct Turn<'a> {
+    turns: &'a SignTurns,
+    key: SignKey,
+    queue: Arc<tokio::sync::Mutex<()>>,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl SignTurns {
+    fn queues(&self) -> std::sync::MutexGuard<'_, HashMap<SignKey, Arc<tokio::sync::Mutex<()>>>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn take(&self, key: &SignKey) -> Turn<'_> {
+        let queue = Arc::clone(self.queues().entry(key.clone()).or_default());
+        let held = Arc::clone(&queue).lock_owned().await;
+        Turn {
+            turns: self,
+            key: key.clone(),
+            queue,
+            held: Some(held),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.held = None;
+        let mut queues = self.turns.queues();
+        // Only the map and this turn hold the queue: nobody is waiting in it.
+        if Arc::strong_count(&self.queue) == 2 {
+            queues.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    use super::*;
+
+    fn is_ready<F: Future>(future: std::pin::Pin<&mut F>) -> bool {
+        future
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+    }
+
+    #[tokio::test]
+    async fn turns_of_one_sign_follow_each_other_and_leave_no_queue_behind() {
+        let turns = SignTurns::default();
+        let key = |id| SignKey::new(OrgId::parse("acme").unwrap(), SignId::parse(id).unwrap());
+        let (a, b) = (
+            key("00000000-0000-4000-8000-000000000001"),
+            key("00000000-0000-4000-8000-000000000002"),
+        );
+        let first = turns.take(&a).await;
+        let mut second = pin!(turns.take(&a));
+        assert!(!is_ready(second.as_mut()), "waits for the first turn");
+        let other_sign = turns.take(&b).await;
+        drop(other_sign);
+        drop(first);
+        let second = second.await;
+        assert_eq!(turns.queues().len(), 1);
+        drop(second);
+        assert!(turns.queues().is_empty());
+    }
 }
