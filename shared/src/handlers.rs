@@ -12,11 +12,11 @@ use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::ApiError;
 use crate::auth::{Authenticator, Scope};
-use crate::error::{ErrorDocs, json_response};
+use crate::error::ErrorDocs;
 use crate::evidence::RequestEvidence;
 use crate::ids::{OrgId, SignId, SignKey};
-use crate::model::GetSignResponse;
 use crate::request::{DeviceHeaders, parse_sign_body};
+use crate::response::{GetSignResponse, json_response, no_content};
 use crate::route::{Route, match_path};
 use crate::service;
 use crate::store::{BlobStore, SignReader, SignWriter};
@@ -143,12 +143,6 @@ fn route_scope(route: Route) -> Scope {
         Route::GetSign => Scope::Read,
         Route::Preview | Route::Sign => Scope::Sign,
     }
-}
-
-fn no_content() -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = lambda_http::http::StatusCode::NO_CONTENT;
-    response
 }
 
 /// The raw path parameters: from API Gateway when it supplies them, else from the path.

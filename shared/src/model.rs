@@ -1,4 +1,4 @@
-//! What a sign is: the stored record, its status, and the view the API returns.
+//! What a sign is: the stored record and its status. The API's view of it is in `response.rs`.
 
 use serde::{Deserialize, Serialize};
 
@@ -188,50 +188,6 @@ impl SignRecord {
             _ if now >= self.expires_at => SignStatus::Expired,
             StoredStatus::Pending => SignStatus::Pending,
             StoredStatus::Previewed => SignStatus::Previewed,
-        }
-    }
-}
-
-/// The body of `GET …/biometric_signs/{sign_id}`. Holds no biometric data, image, device
-/// evidence or storage key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetSignResponse {
-    pub sign_id: String,
-    pub org_id: String,
-    pub sign_process_id: String,
-    #[serde(rename = "type")]
-    pub sign_type: String,
-    pub status: SignStatus,
-    pub signer: Signer,
-    pub documents: Vec<Document>,
-    pub preview_documents: Vec<String>,
-    #[serde(with = "time::rfc3339_ms")]
-    pub created_at: Timestamp,
-    #[serde(with = "time::rfc3339_ms")]
-    pub expires_at: Timestamp,
-    #[serde(with = "time::rfc3339_ms::option")]
-    pub previewed_at: Option<Timestamp>,
-    #[serde(with = "time::rfc3339_ms::option")]
-    pub signed_at: Option<Timestamp>,
-    pub signature: Option<SignatureSummary>,
-}
-
-impl GetSignResponse {
-    pub fn from_record(record: &SignRecord, now: Timestamp) -> Self {
-        Self {
-            sign_id: record.sign_id.clone(),
-            org_id: record.org_id.clone(),
-            sign_process_id: record.sign_process_id.clone(),
-            sign_type: "BIOMETRIC".into(),
-            status: record.status_at(now),
-            signer: record.signer.clone(),
-            documents: record.documents.clone(),
-            preview_documents: record.preview_documents.clone(),
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-            previewed_at: record.previewed_at,
-            signed_at: record.signed_at,
-            signature: record.signature.clone(),
         }
     }
 }

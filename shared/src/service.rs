@@ -25,12 +25,6 @@ use crate::store::{
 };
 use crate::time::{self, Timestamp};
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.0)
-    }
-}
-
 fn busy() -> ApiError {
     ApiError::Conflict("sign_id: the sign is being changed by another request; retry".into())
 }

@@ -1,6 +1,6 @@
 //! The sign state machine: which actions a sign's status allows, and the record and evidence
 //! event each accepted action leaves behind. Pure functions of the sign as read, the request and
-//! the time; [`crate::service::transition`] applies them with conditional writes.
+//! the time; `service::transition` applies them with conditional writes.
 //!
 //! `PENDING` → preview → `PREVIEWED` → sign → `SIGNED`; `CANCELLED` is set by the process service;
 //! `EXPIRED` is derived once `expires_at` has passed on a sign neither signed nor cancelled.

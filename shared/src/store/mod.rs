@@ -16,6 +16,7 @@ use std::future::Future;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use crate::ApiError;
 use crate::evidence::EvidenceEvent;
 use crate::ids::SignKey;
 use crate::model::SignRecord;
@@ -35,6 +36,13 @@ pub struct StoreError(pub String);
 impl StoreError {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
+    }
+}
+
+/// A storage failure is the service's, never the client's: a 500 whose cause is only logged.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.0)
     }
 }
 
