@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// Every way a request can fail. Each variant carries the `details` shown to the client, except
 /// [`ApiError::Internal`], whose message is logged and never sent.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ApiError {
     #[error("{0}")]
     Parameter(String),
@@ -85,6 +85,11 @@ impl ApiError {
             | Self::Gone(d) => d,
             Self::Internal(_) => "an unexpected error occurred; it has been logged",
         }
+    }
+
+    /// The one answer to a path that is no route of the API, wherever it is given.
+    pub fn unknown_route() -> Self {
+        Self::NotFound("no such route".into())
     }
 
     pub fn sign_not_found() -> Self {
