@@ -1,7 +1,7 @@
 //! A wrapper that makes any store fail on demand, to prove that a failure at any step of a sign
 //! leaves no stray blob, no half-updated sign and no sign pointing at a missing blob. A failure is
 //! injected either before the call does anything or, for a commit, after it was applied (the
-//! answer is lost).
+//! answer is lost). Compiled only for tests (the `testing` feature).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

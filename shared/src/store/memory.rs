@@ -1,4 +1,4 @@
-//! An in-memory store for unit tests and benchmarks. Not for production: nothing is persisted.
+//! An in-memory store for unit tests and benchmarks (the `testing` feature). Nothing is persisted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

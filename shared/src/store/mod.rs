@@ -24,7 +24,10 @@ use crate::model::SignRecord;
 pub mod dynamo;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+// Test doubles: compiled only into tests and into crates that ask for the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
 pub mod faults;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod s3;
 
