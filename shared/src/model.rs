@@ -104,8 +104,8 @@ impl BlobKeys {
 /// `event_count` and `last_event_sha256` are the head of the evidence hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignRecord {
-    pub sign_id: String,
-    pub org_id: String,
+    pub sign_id: SignId,
+    pub org_id: OrgId,
     pub sign_process_id: String,
     pub status: StoredStatus,
     pub signer: Signer,
@@ -149,8 +149,8 @@ pub struct NewSign {
 impl SignRecord {
     pub fn new(new: NewSign) -> Self {
         Self {
-            sign_id: new.key.sign_id.to_string(),
-            org_id: new.key.org_id.to_string(),
+            sign_id: new.key.sign_id,
+            org_id: new.key.org_id,
             sign_process_id: new.sign_process_id,
             status: StoredStatus::Pending,
             signer: new.signer,
@@ -170,13 +170,9 @@ impl SignRecord {
         }
     }
 
-    /// The key this record is stored under. Records are only ever written from validated keys, so
-    /// a record that does not parse back is corrupt.
-    pub fn key(&self) -> Option<SignKey> {
-        Some(SignKey::new(
-            OrgId::parse(&self.org_id).ok()?,
-            SignId::parse(&self.sign_id).ok()?,
-        ))
+    /// The key this record is stored under.
+    pub fn key(&self) -> SignKey {
+        SignKey::new(self.org_id.clone(), self.sign_id.clone())
     }
 
     /// The status a client sees at `now`: `EXPIRED` once `expires_at` has passed on a sign that

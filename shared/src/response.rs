@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
 use crate::error::{ErrorDocs, ErrorKind};
+use crate::ids::{OrgId, SignId};
 use crate::model::{Document, SignRecord, SignStatus, SignatureSummary, Signer};
 use crate::time::{self, Timestamp};
 
@@ -15,8 +16,8 @@ use crate::time::{self, Timestamp};
 /// evidence or storage key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetSignResponse {
-    pub sign_id: String,
-    pub org_id: String,
+    pub sign_id: SignId,
+    pub org_id: OrgId,
     pub sign_process_id: String,
     #[serde(rename = "type")]
     pub sign_type: String,
