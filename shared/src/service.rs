@@ -108,6 +108,8 @@ impl Backoff {
 
 /// What a committed transition did.
 #[derive(Debug, Clone, PartialEq)]
+// One per request and short-lived: boxing the change would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// The change is stored.
     Applied(Change),

@@ -20,6 +20,8 @@ pub struct Change {
 
 /// What a rule decided about the sign as read.
 #[derive(Debug, Clone, PartialEq)]
+// One per request and short-lived: boxing the change would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     /// Store this change.
     Apply(Change),
