@@ -138,6 +138,7 @@ impl Bench {
                     .block_on(commands::create_sign(&self.api.signs, &args))
                     .expect("sign")
                     .sign_id
+                    .to_string()
             })
             .collect()
     }

@@ -11,8 +11,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 /// The roots every AWS service endpoint chains to (Amazon Trust Services). Trusting only these
-/// is narrower than the system's CA bundle, and cheaper: reading and parsing the whole bundle was
-/// four fifths of a function's init time (see BENCHMARKS.md).
+/// is narrower than the system's CA bundle, and cheaper: reading and parsing the whole bundle
+/// dominated a function's init (figures in BENCHMARKS.md).
 const AMAZON_TRUST_SERVICES: &str = include_str!("../certs/amazon-trust-services.pem");
 
 /// Loads region, credentials and endpoint (`AWS_ENDPOINT_URL` included) from the environment.

@@ -1,11 +1,11 @@
-//! The one error type of the API and its one mapping to HTTP (the contract's error table).
+//! The one error type of the API and its one mapping to HTTP (the contract's error table). The
+//! response carrying it is written by the `response` module.
 
-use lambda_http::{Body, Response, http::header::CONTENT_TYPE};
 use serde::Serialize;
 
 /// Every way a request can fail. Each variant carries the `details` shown to the client, except
 /// [`ApiError::Internal`], whose message is logged and never sent.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ApiError {
     #[error("{0}")]
     Parameter(String),
@@ -87,6 +87,11 @@ impl ApiError {
         }
     }
 
+    /// The one answer to a path that is no route of the API, wherever it is given.
+    pub fn unknown_route() -> Self {
+        Self::NotFound("no such route".into())
+    }
+
     pub fn sign_not_found() -> Self {
         // One message for "missing" and "belongs to another org", so they cannot be told apart.
         Self::NotFound("sign_id: no such sign in this organization".into())
@@ -110,18 +115,17 @@ impl ErrorDocs {
         format!("{}#{}", self.base_url, kind.code.to_ascii_lowercase())
     }
 
-    /// The `ErrorsResponse` for `error`, with its status.
-    pub fn response(&self, error: &ApiError) -> Response<Body> {
+    /// The `ErrorsResponse` body for `error` (its status is `error.kind().status`).
+    pub fn body(&self, error: &ApiError) -> ErrorsResponse {
         let kind = error.kind();
-        let body = ErrorsResponse {
+        ErrorsResponse {
             errors: vec![ErrorItem {
                 code: kind.code,
                 title: kind.title,
                 reference: self.reference(kind),
                 details: error.details().to_owned(),
             }],
-        };
-        json_response(kind.status, &body)
+        }
     }
 }
 
@@ -137,26 +141,6 @@ pub struct ErrorItem {
     #[serde(rename = "ref")]
     pub reference: String,
     pub details: String,
-}
-
-/// A JSON response. Serialising our own types cannot fail; if it ever did, the client still gets a
-/// well-formed 500 body rather than a crashed invocation.
-pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
-    let (status, bytes) = match serde_json::to_vec(body) {
-        Ok(bytes) => (status, bytes),
-        Err(_) => (
-            500,
-            br#"{"errors":[{"code":"MDOC_001","title":"INTERNAL_SERVER_ERROR","ref":"","details":"an unexpected error occurred; it has been logged"}]}"#.to_vec(),
-        ),
-    };
-    let mut response = Response::new(Body::Binary(bytes));
-    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
-        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        lambda_http::http::HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 #[cfg(test)]
@@ -208,30 +192,5 @@ mod tests {
             let kind = error.kind();
             assert_eq!((kind.status, kind.code, kind.title), (status, code, title));
         }
-    }
-
-    #[test]
-    fn error_body_has_code_title_ref_and_details() {
-        let docs = ErrorDocs::new("https://docs.example/errors");
-        let response = docs.response(&ApiError::InvalidInput("signature_image: bad".into()));
-        assert_eq!(response.status(), 400);
-        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
-        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({"errors": [{
-                "code": "MDOC_002", "title": "INVALID_INPUT",
-                "ref": "https://docs.example/errors#mdoc_002",
-                "details": "signature_image: bad"}]})
-        );
-    }
-
-    #[test]
-    fn internal_errors_reveal_nothing() {
-        let docs = ErrorDocs::new("r");
-        let response = docs.response(&ApiError::Internal("dynamodb table foo: throttled".into()));
-        let text = String::from_utf8(response.body().to_vec()).unwrap();
-        assert!(!text.contains("dynamodb"), "{text}");
-        assert_eq!(response.status(), 500);
     }
 }

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::ids::{OrgId, SignId};
 use crate::model::{SignRecord, SignatureSummary};
 use crate::time::{self, Timestamp};
 
@@ -38,8 +39,8 @@ pub struct RequestEvidence {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceEvent {
-    pub org_id: String,
-    pub sign_id: String,
+    pub org_id: OrgId,
+    pub sign_id: SignId,
     /// 1 for the first event of a sign, then +1 each; gaps mean a deleted event.
     pub seq: u64,
     pub event_id: String,

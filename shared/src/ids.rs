@@ -1,13 +1,40 @@
-//! Validated identifiers from the path. Both also become parts of storage keys, so nothing outside
-//! their alphabets may get through.
+//! Validated identifiers. Both also become parts of storage keys, so nothing outside their
+//! alphabets may get through: they are checked when parsed from a path and again when
+//! deserialised from a stored record or event. Both read as `&str` (`Deref`), never mutably.
 
 use std::fmt;
+use std::ops::Deref;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::ApiError;
 
+/// Deserialises through `parse`, so a stored id outside its alphabet is a corrupt item, not an id.
+macro_rules! deserialize_by_parsing {
+    ($id:ty) => {
+        impl<'de> Deserialize<'de> for $id {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                <$id>::parse(&raw).map_err(|e| serde::de::Error::custom(e.details()))
+            }
+        }
+
+        impl Deref for $id {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
 /// An organization id: 1–64 characters of `A-Z a-z 0-9 _ -`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
 pub struct OrgId(String);
+
+deserialize_by_parsing!(OrgId);
 
 impl OrgId {
     pub const MAX_LEN: usize = 64;
@@ -36,8 +63,11 @@ impl fmt::Display for OrgId {
 }
 
 /// A sign id: a UUID in any case, kept in its lower-case hyphenated form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SignId(uuid::Uuid);
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SignId(String);
+
+deserialize_by_parsing!(SignId);
 
 impl SignId {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
@@ -46,13 +76,18 @@ impl SignId {
         if raw.len() != 36 {
             return Err(Self::invalid());
         }
+        // uuid's Display is the lower-case hyphenated form.
         uuid::Uuid::try_parse(raw)
-            .map(Self)
+            .map(|id| Self(id.to_string()))
             .map_err(|_| Self::invalid())
     }
 
     pub fn new_random() -> Self {
-        Self(uuid::Uuid::new_v4())
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     fn invalid() -> ApiError {
@@ -62,8 +97,7 @@ impl SignId {
 
 impl fmt::Display for SignId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // uuid's Display is the lower-case hyphenated form.
-        fmt::Display::fmt(&self.0, f)
+        f.write_str(&self.0)
     }
 }
 
@@ -89,6 +123,19 @@ impl fmt::Display for SignKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_checked_when_deserialised() {
+        let org: OrgId = serde_json::from_str(r#""acme_1""#).unwrap();
+        assert_eq!(&*org, "acme_1");
+        assert!(serde_json::from_str::<OrgId>(r#""acme/x""#).is_err());
+        let id: SignId = serde_json::from_str(r#""0B0C6A8E-3F1E-4A57-9D3B-2F2F3C1A9E10""#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            r#""0b0c6a8e-3f1e-4a57-9d3b-2f2f3c1a9e10""#
+        );
+        assert!(serde_json::from_str::<SignId>(r#""not-a-uuid""#).is_err());
+    }
 
     #[test]
     fn org_id_boundaries() {

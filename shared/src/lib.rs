@@ -1,7 +1,8 @@
 //! The biometric signature domain shared by the three Lambda functions and the local tool.
 //!
-//! A reader looking for "where is a sign's state changed?" finds it in [`state`] (the rules) and
-//! [`service`] (the use cases that apply them through the storage traits in [`store`]).
+//! A reader looking for "where is a sign's state changed?" finds it in [`service::transition`],
+//! which applies the rules of [`state`] through the storage traits of [`store`]. Requests come in
+//! through [`handlers`] ([`request`] validates them) and leave as [`response`]s.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod ids;
 pub mod logging;
 pub mod model;
 pub mod request;
+pub mod response;
 pub mod route;
 pub mod service;
 pub mod state;

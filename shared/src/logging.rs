@@ -4,8 +4,8 @@
 //!
 //! This is what `lambda_http::tracing::init_default_subscriber` sets up, with one difference: the
 //! level is a single level, not a list of per-module directives. Those need tracing-subscriber's
-//! `EnvFilter`, whose regex engine and Unicode tables were a tenth of each function's binary and
-//! of the relocations the loader applies at every cold start (see BENCHMARKS.md).
+//! `EnvFilter`, whose regex engine and Unicode tables weigh on each function's binary and on the
+//! relocations the loader applies at every cold start (figures in BENCHMARKS.md).
 //!
 //! Release builds compile DEBUG and TRACE events out altogether (`release_max_level_info` in the
 //! workspace manifest), so there INFO is the most verbose level: the AWS SDK's trace events print

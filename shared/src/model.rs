@@ -1,4 +1,4 @@
-//! What a sign is: the stored record, its status, and the view the API returns.
+//! What a sign is: the stored record and its status. The API's view of it is in `response.rs`.
 
 use serde::{Deserialize, Serialize};
 
@@ -104,8 +104,8 @@ impl BlobKeys {
 /// `event_count` and `last_event_sha256` are the head of the evidence hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignRecord {
-    pub sign_id: String,
-    pub org_id: String,
+    pub sign_id: SignId,
+    pub org_id: OrgId,
     pub sign_process_id: String,
     pub status: StoredStatus,
     pub signer: Signer,
@@ -149,8 +149,8 @@ pub struct NewSign {
 impl SignRecord {
     pub fn new(new: NewSign) -> Self {
         Self {
-            sign_id: new.key.sign_id.to_string(),
-            org_id: new.key.org_id.to_string(),
+            sign_id: new.key.sign_id,
+            org_id: new.key.org_id,
             sign_process_id: new.sign_process_id,
             status: StoredStatus::Pending,
             signer: new.signer,
@@ -170,56 +170,20 @@ impl SignRecord {
         }
     }
 
-    /// The key this record is stored under. Records are only ever written from validated keys, so
-    /// a record that does not parse back is corrupt.
-    pub fn key(&self) -> Option<SignKey> {
-        Some(SignKey::new(
-            OrgId::parse(&self.org_id).ok()?,
-            SignId::parse(&self.sign_id).ok()?,
-        ))
+    /// The key this record is stored under.
+    pub fn key(&self) -> SignKey {
+        SignKey::new(self.org_id.clone(), self.sign_id.clone())
     }
-}
 
-/// The body of `GET …/biometric_signs/{sign_id}`. Holds no biometric data, image, device
-/// evidence or storage key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetSignResponse {
-    pub sign_id: String,
-    pub org_id: String,
-    pub sign_process_id: String,
-    #[serde(rename = "type")]
-    pub sign_type: String,
-    pub status: SignStatus,
-    pub signer: Signer,
-    pub documents: Vec<Document>,
-    pub preview_documents: Vec<String>,
-    #[serde(with = "time::rfc3339_ms")]
-    pub created_at: Timestamp,
-    #[serde(with = "time::rfc3339_ms")]
-    pub expires_at: Timestamp,
-    #[serde(with = "time::rfc3339_ms::option")]
-    pub previewed_at: Option<Timestamp>,
-    #[serde(with = "time::rfc3339_ms::option")]
-    pub signed_at: Option<Timestamp>,
-    pub signature: Option<SignatureSummary>,
-}
-
-impl GetSignResponse {
-    pub fn from_record(record: &SignRecord, now: Timestamp) -> Self {
-        Self {
-            sign_id: record.sign_id.clone(),
-            org_id: record.org_id.clone(),
-            sign_process_id: record.sign_process_id.clone(),
-            sign_type: "BIOMETRIC".into(),
-            status: crate::state::effective_status(record, now),
-            signer: record.signer.clone(),
-            documents: record.documents.clone(),
-            preview_documents: record.preview_documents.clone(),
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-            previewed_at: record.previewed_at,
-            signed_at: record.signed_at,
-            signature: record.signature.clone(),
+    /// The status a client sees at `now`: `EXPIRED` once `expires_at` has passed on a sign that
+    /// is neither signed nor cancelled.
+    pub fn status_at(&self, now: Timestamp) -> SignStatus {
+        match self.status {
+            StoredStatus::Signed => SignStatus::Signed,
+            StoredStatus::Cancelled => SignStatus::Cancelled,
+            _ if now >= self.expires_at => SignStatus::Expired,
+            StoredStatus::Pending => SignStatus::Pending,
+            StoredStatus::Previewed => SignStatus::Previewed,
         }
     }
 }

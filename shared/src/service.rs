@@ -1,26 +1,29 @@
-//! The use cases: read the sign, let [`crate::state`] decide, write conditionally, retry on a
-//! lost race. Every state change of a sign goes through here.
+//! The use cases. Every change of a sign's state goes through [`transition`]: read the sign, let a
+//! rule of [`crate::state`] decide, write the decision conditionally on the version read, and on
+//! a lost race read and decide again, within a [`RetryPolicy`].
+//!
+//! The sign path ([`submit_signature`]) uses the same transition in its two halves
+//! ([`Transition::begin`], [`Transition::commit`]) so that its blobs are written between the
+//! decision and the commit:
+//!
+//! read → decide → [`prepare_blobs`] → both uploads at once → conditional commit → (after the
+//! commit: the place for a trusted timestamp of the event).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
 
 use crate::ApiError;
-use crate::evidence::{EventType, EvidenceEvent, RequestEvidence};
+use crate::evidence::RequestEvidence;
 use crate::ids::SignKey;
 use crate::model::{BlobKeys, SignRecord};
 use crate::request::ValidSignature;
-use crate::state::{self, SignDecision};
+use crate::state::{self, Change, Decision};
 use crate::store::{
     BlobStore, CommitError, SignReader, SignUpdate, SignWriter, StoreError, WrittenBlob,
 };
-use crate::time;
-
-/// How often a write that lost a race is re-decided before the client is told to retry. Races
-/// are between a handful of requests from one signer, so a few attempts settle any of them.
-const MAX_ATTEMPTS: usize = 8;
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.0)
-    }
-}
+use crate::time::{self, Timestamp};
 
 fn busy() -> ApiError {
     ApiError::Conflict("sign_id: the sign is being changed by another request; retry".into())
@@ -37,29 +40,251 @@ pub async fn get_sign<S: SignReader>(store: &S, key: &SignKey) -> Result<SignRec
     load(store, key).await
 }
 
+/// How long a state change that keeps losing races is re-decided, and how its attempts are
+/// spread out. Pauses grow exponentially from `first_pause` up to `max_pause`, each drawn at
+/// random below that bound ("full jitter"), so that racing requests do not collide again in
+/// lockstep; no new attempt starts once `budget` has passed since the first read. The reasoning
+/// behind the figures is in docs/design.md ("Races and retries").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub budget: Duration,
+    pub first_pause: Duration,
+    pub max_pause: Duration,
+}
+
+impl RetryPolicy {
+    /// Previews must never be refused for racing each other (100 at once all succeed), so they
+    /// get most of the function's 10 s timeout.
+    pub const PREVIEW: Self = Self {
+        budget: Duration::from_secs(5),
+        first_pause: Duration::from_millis(5),
+        max_pause: Duration::from_millis(250),
+    };
+
+    /// A signature loses a race to another signature (re-decided at once: that one won) or to
+    /// previews; its budget counts from the first read, uploads included.
+    pub const SIGN: Self = Self {
+        budget: Duration::from_secs(3),
+        ..Self::PREVIEW
+    };
+
+    /// The process service's cancel (through the `biosign` tool).
+    pub const CANCEL: Self = Self::SIGN;
+}
+
+/// The attempts of one transition under its [`RetryPolicy`].
+struct Backoff {
+    policy: RetryPolicy,
+    deadline: Instant,
+    retries: u32,
+}
+
+impl Backoff {
+    fn start(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            deadline: Instant::now() + policy.budget,
+            retries: 0,
+        }
+    }
+
+    /// The pause before the next attempt, or `None` once the budget is spent.
+    fn next_pause(&mut self) -> Option<Duration> {
+        let left = self.deadline.checked_duration_since(Instant::now())?;
+        if left.is_zero() {
+            return None;
+        }
+        let ceiling = self
+            .policy
+            .first_pause
+            .saturating_mul(1 << self.retries.min(16))
+            .min(self.policy.max_pause);
+        self.retries += 1;
+        // A failing random source only makes the pause the full ceiling.
+        let fraction = getrandom::u32().map_or(1.0, |r| f64::from(r) / f64::from(u32::MAX));
+        Some(ceiling.mul_f64(fraction).min(left))
+    }
+}
+
+/// What a committed transition did.
+#[derive(Debug, Clone, PartialEq)]
+// One per request and short-lived: boxing the change would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Outcome {
+    /// The change is stored.
+    Applied(Change),
+    /// The rule found nothing to change (an identical retry): nothing was stored.
+    Unchanged,
+}
+
+/// Why a transition did not commit, told apart by what is known of the store afterwards.
+#[derive(Debug, PartialEq)]
+pub enum TransitionError {
+    /// Nothing of this transition is stored: the rule refused, the races outlasted the budget,
+    /// or a failed commit was re-read and is provably not applied.
+    NotApplied(ApiError),
+    /// The commit failed in a way that may have been applied, and the sign could not be re-read
+    /// to tell: this transition may or may not be stored.
+    OutcomeUnknown(ApiError),
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        match e {
+            TransitionError::NotApplied(e) | TransitionError::OutcomeUnknown(e) => e,
+        }
+    }
+}
+
+/// A state change under way: the sign was read and the rule decided; [`Transition::commit`]
+/// stores the decision, deciding again with the same rule after every lost race.
+pub struct Transition<'a, S, R> {
+    store: &'a S,
+    key: &'a SignKey,
+    rule: R,
+    backoff: Backoff,
+    read_version: u64,
+    decision: Decision,
+}
+
+impl<'a, S, R> Transition<'a, S, R>
+where
+    S: SignReader + SignWriter,
+    R: FnMut(&SignRecord, Timestamp) -> Result<Decision, ApiError>,
+{
+    /// Reads the sign and lets `rule` decide. A refusal is returned here, before anything is
+    /// written.
+    pub async fn begin(
+        store: &'a S,
+        key: &'a SignKey,
+        policy: RetryPolicy,
+        mut rule: R,
+    ) -> Result<Self, ApiError> {
+        let backoff = Backoff::start(policy);
+        let sign = load(store, key).await?;
+        let decision = rule(&sign, time::now())?;
+        Ok(Self {
+            store,
+            key,
+            rule,
+            backoff,
+            read_version: sign.version,
+            decision,
+        })
+    }
+
+    /// What the rule decided on the latest read.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// Stores the decision, conditionally on the version it was based on. On a lost race the sign
+    /// is read again and the rule decides again (it may now refuse, or find nothing to do). After
+    /// any failed commit the re-read also tells whether the commit was applied after all (a
+    /// retried request whose first try landed): then it is a success.
+    pub async fn commit(mut self) -> Result<Outcome, TransitionError> {
+        loop {
+            let change = match self.decision {
+                Decision::Unchanged => return Ok(Outcome::Unchanged),
+                Decision::Apply(change) => change,
+            };
+            let update = SignUpdate {
+                expected_version: self.read_version,
+                sign: change.sign,
+                event: change.event,
+            };
+            let applied = |update: SignUpdate| {
+                Outcome::Applied(Change {
+                    sign: update.sign,
+                    event: update.event,
+                })
+            };
+            match self.store.commit(&update).await {
+                Ok(()) => return Ok(applied(update)),
+                Err(CommitError::Conflict) => {}
+                Err(CommitError::Store(error)) => {
+                    // Ambiguous: the write may have been applied and only its answer lost.
+                    return match self.store.get_sign(self.key).await {
+                        Ok(Some(stored)) if stored == update.sign => {
+                            tracing::warn!(sign = %self.key, error = %error, "a commit reported an error but was applied");
+                            Ok(applied(update))
+                        }
+                        Ok(_) => Err(TransitionError::NotApplied(error.into())),
+                        Err(read_error) => {
+                            tracing::error!(sign = %self.key, error = %error, read_error = %read_error, "a commit failed and the sign cannot be re-read: its outcome is unknown");
+                            Err(TransitionError::OutcomeUnknown(error.into()))
+                        }
+                    };
+                }
+            }
+            let pause = self.backoff.next_pause();
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
+            }
+            let sign = match self.store.get_sign(self.key).await {
+                Ok(Some(sign)) => sign,
+                Ok(None) => return Err(TransitionError::NotApplied(ApiError::sign_not_found())),
+                Err(e) => return Err(TransitionError::OutcomeUnknown(e.into())),
+            };
+            if sign == update.sign {
+                // The store called it a conflict, but it is this very change (a retry of an
+                // applied write meets its own condition).
+                return Ok(applied(update));
+            }
+            if pause.is_none() {
+                return Err(TransitionError::NotApplied(busy()));
+            }
+            self.read_version = sign.version;
+            self.decision = (self.rule)(&sign, time::now()).map_err(TransitionError::NotApplied)?;
+        }
+    }
+}
+
+/// The one place where a sign changes state: read → `rule` decides → conditional commit → on a
+/// lost race read and decide again, within `policy`.
+pub async fn transition<S, R>(
+    store: &S,
+    key: &SignKey,
+    policy: RetryPolicy,
+    rule: R,
+) -> Result<Outcome, ApiError>
+where
+    S: SignReader + SignWriter,
+    R: FnMut(&SignRecord, Timestamp) -> Result<Decision, ApiError>,
+{
+    Ok(Transition::begin(store, key, policy, rule)
+        .await?
+        .commit()
+        .await?)
+}
+
 /// Records a preview: an evidence event, and `PENDING` → `PREVIEWED` the first time.
 pub async fn record_preview<S: SignReader + SignWriter>(
     store: &S,
     key: &SignKey,
     evidence: &RequestEvidence,
 ) -> Result<(), ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let sign = load(store, key).await?;
-        let now = time::now();
-        state::check_preview(&sign, now)?;
-        let event = EvidenceEvent::next_for(&sign, EventType::Preview, evidence, None, now);
-        let update = SignUpdate {
-            expected_version: sign.version,
-            sign: state::after_preview(&sign, &event),
-            event: Some(event),
-        };
-        match store.commit(&update).await {
-            Ok(()) => return Ok(()),
-            Err(CommitError::Conflict) => continue,
-            Err(CommitError::Store(e)) => return Err(e.into()),
-        }
+    transition(store, key, RetryPolicy::PREVIEW, |sign, now| {
+        state::preview(sign, evidence, now).map(Decision::from)
+    })
+    .await?;
+    Ok(())
+}
+
+/// Cancels a sign (the process service's action, offered by the `biosign` tool).
+pub async fn cancel_sign<S: SignReader + SignWriter>(
+    store: &S,
+    key: &SignKey,
+) -> Result<SignRecord, ApiError> {
+    let outcome = transition(store, key, RetryPolicy::CANCEL, |sign, now| {
+        state::cancel(sign, now).map(Decision::from)
+    })
+    .await?;
+    match outcome {
+        Outcome::Applied(change) => Ok(change.sign),
+        // `state::cancel` always changes the sign or refuses.
+        Outcome::Unchanged => load(store, key).await,
     }
-    Err(busy())
 }
 
 /// What a successful signature call did.
@@ -71,8 +296,43 @@ pub enum SignOutcome {
     AlreadySigned,
 }
 
-/// Stores a signature exactly once: blobs first, then the conditional state change. Whatever
-/// makes the attempt fail after the blobs were written, they are removed again.
+/// One blob as it is to be written.
+#[derive(Debug, Clone)]
+pub struct BlobUpload {
+    pub key: String,
+    pub bytes: Bytes,
+    /// SHA-256 of `bytes`, for the store to verify.
+    pub sha256: [u8; 32],
+    pub content_type: &'static str,
+}
+
+/// The two blobs of a signature as they are stored: the biometric data, then the image.
+///
+/// This is where the biometric data is to be sealed (`biometric-data.md`) before it leaves the
+/// function; until then both are stored as decoded.
+pub fn prepare_blobs(
+    keys: &BlobKeys,
+    signature: &ValidSignature,
+) -> Result<[BlobUpload; 2], ApiError> {
+    Ok([
+        BlobUpload {
+            key: keys.biometric_data.clone(),
+            bytes: signature.biometric_data.clone(),
+            sha256: signature.biometric_data_sha256,
+            content_type: "application/octet-stream",
+        },
+        BlobUpload {
+            key: keys.signature_image.clone(),
+            bytes: signature.image.clone(),
+            sha256: signature.image_sha256,
+            content_type: signature.summary.image_format.content_type(),
+        },
+    ])
+}
+
+/// Stores a signature exactly once: decide, write both blobs, then commit the state change
+/// conditionally. An attempt's blobs are removed again whenever the stored sign provably does not
+/// reference them; when that cannot be known they are kept (and logged) for `sweep-orphans`.
 pub async fn submit_signature<S, B>(
     store: &S,
     blobs: &B,
@@ -84,54 +344,64 @@ where
     S: SignReader + SignWriter,
     B: BlobStore,
 {
-    let sign = load(store, key).await?;
-    // Decide before writing anything, so rejected requests never touch the blob store.
-    if state::check_sign(
-        &sign,
-        &signature.summary,
-        &evidence.installation_id,
-        time::now(),
-    )? == SignDecision::AlreadySigned
-    {
+    let keys = BlobKeys::for_attempt(key, signature.summary.image_format);
+    let summary = &signature.summary;
+    // Decided before anything is written, so refused requests never touch the blob store.
+    let transition = Transition::begin(store, key, RetryPolicy::SIGN, |sign, now| {
+        state::sign(sign, summary, &keys, evidence, now)
+    })
+    .await?;
+    if matches!(transition.decision(), Decision::Unchanged) {
         return Ok(SignOutcome::AlreadySigned);
     }
-    let keys = BlobKeys::for_attempt(key, signature.summary.image_format);
-    let written = write_blobs(blobs, &keys, &signature).await?;
-    let result = commit_signature(store, key, sign, &signature, evidence, &keys).await;
-    if !matches!(result, Ok(SignOutcome::Signed)) {
-        remove_blobs(blobs, &written).await;
-    }
-    result
-}
-
-async fn write_blobs<B: BlobStore>(
-    blobs: &B,
-    keys: &BlobKeys,
-    signature: &ValidSignature,
-) -> Result<[WrittenBlob; 2], ApiError> {
-    let data = blobs
-        .put_new(
-            &keys.biometric_data,
-            signature.biometric_data.clone(),
-            signature.biometric_data_sha256,
-            "application/octet-stream",
-        )
-        .await?;
-    let image = blobs
-        .put_new(
-            &keys.signature_image,
-            signature.image.clone(),
-            signature.image_sha256,
-            signature.summary.image_format.content_type(),
-        )
-        .await;
-    match image {
-        Ok(image) => Ok([data, image]),
-        Err(e) => {
-            remove_blobs(blobs, std::slice::from_ref(&data)).await;
-            Err(e.into())
+    let uploads = prepare_blobs(&keys, &signature)?;
+    let written = upload_blobs(blobs, uploads).await?;
+    match transition.commit().await {
+        // After the commit: the place where the event's trusted timestamp is to be requested.
+        Ok(Outcome::Applied(_)) => Ok(SignOutcome::Signed),
+        // Another request stored the identical signature first, with its own blobs.
+        Ok(Outcome::Unchanged) => {
+            remove_blobs(blobs, &written).await;
+            Ok(SignOutcome::AlreadySigned)
+        }
+        Err(TransitionError::NotApplied(e)) => {
+            remove_blobs(blobs, &written).await;
+            Err(e)
+        }
+        Err(TransitionError::OutcomeUnknown(e)) => {
+            for blob in &written {
+                tracing::error!(sign = %key, blob_key = %blob.key, "the sign's outcome is unknown: blob kept for sweep-orphans");
+            }
+            Err(e)
         }
     }
+}
+
+/// Writes both blobs at once. If one fails, the other is removed again.
+async fn upload_blobs<B: BlobStore>(
+    blobs: &B,
+    [data, image]: [BlobUpload; 2],
+) -> Result<[WrittenBlob; 2], ApiError> {
+    let (data, image) = tokio::join!(upload(blobs, data), upload(blobs, image));
+    match (data, image) {
+        (Ok(data), Ok(image)) => Ok([data, image]),
+        (Ok(written), Err(e)) | (Err(e), Ok(written)) => {
+            remove_blobs(blobs, std::slice::from_ref(&written)).await;
+            Err(e.into())
+        }
+        (Err(e), Err(_)) => Err(e.into()),
+    }
+}
+
+async fn upload<B: BlobStore>(blobs: &B, blob: BlobUpload) -> Result<WrittenBlob, StoreError> {
+    let result = blobs
+        .put_new(&blob.key, blob.bytes, blob.sha256, blob.content_type)
+        .await;
+    if let Err(e) = &result {
+        // A write whose answer was lost may have been stored: no record references it.
+        tracing::warn!(blob_key = %blob.key, error = %e, "a blob write failed; if it was stored, sweep-orphans removes it");
+    }
+    result
 }
 
 /// Best-effort removal of an attempt's blobs. A failure is logged with the keys (which hold no
@@ -145,65 +415,294 @@ async fn remove_blobs<B: BlobStore>(blobs: &B, written: &[WrittenBlob]) {
     }
 }
 
-async fn commit_signature<S: SignReader + SignWriter>(
-    store: &S,
-    key: &SignKey,
-    mut sign: SignRecord,
-    signature: &ValidSignature,
-    evidence: &RequestEvidence,
-    keys: &BlobKeys,
-) -> Result<SignOutcome, ApiError> {
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            sign = load(store, key).await?;
-        }
-        let now = time::now();
-        // After a lost race another request may have signed: the same signature is a success
-        // (without these blobs), another one a conflict.
-        if state::check_sign(&sign, &signature.summary, &evidence.installation_id, now)?
-            == SignDecision::AlreadySigned
-        {
-            return Ok(SignOutcome::AlreadySigned);
-        }
-        let event = EvidenceEvent::next_for(
-            &sign,
-            EventType::Sign,
-            evidence,
-            Some(signature.summary.clone()),
-            now,
-        );
-        let update = SignUpdate {
-            expected_version: sign.version,
-            sign: state::after_sign(&sign, &event, keys.clone()),
-            event: Some(event),
-        };
-        match store.commit(&update).await {
-            Ok(()) => return Ok(SignOutcome::Signed),
-            Err(CommitError::Conflict) => continue,
-            Err(CommitError::Store(e)) => return Err(e.into()),
-        }
-    }
-    Err(busy())
-}
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
 
-/// Cancels a sign (the process service's action, offered by the `biosign` tool).
-pub async fn cancel_sign<S: SignReader + SignWriter>(
-    store: &S,
-    key: &SignKey,
-) -> Result<SignRecord, ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let sign = load(store, key).await?;
-        let next = state::cancel(&sign, time::now())?;
-        let update = SignUpdate {
-            expected_version: sign.version,
-            sign: next.clone(),
-            event: None,
-        };
-        match store.commit(&update).await {
-            Ok(()) => return Ok(next),
-            Err(CommitError::Conflict) => continue,
-            Err(CommitError::Store(e)) => return Err(e.into()),
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::evidence::{EventType, verify_chain};
+    use crate::ids::{OrgId, SignId};
+    use crate::model::{ImageFormat, NewSign, SignatureSummary, StoredStatus};
+    use crate::store::faults::Faulty;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{SignAdmin, StoredBlob};
+
+    type Store = Faulty<MemoryStore>;
+
+    async fn store_with_sign(preview_documents: Vec<String>) -> (Store, SignKey) {
+        let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
+        let store = Faulty::new(MemoryStore::new());
+        let sign = SignRecord::new(NewSign {
+            preview_documents,
+            ..crate::testing::new_sign(key.clone(), time::now())
+        });
+        store.create_sign(&sign).await.unwrap();
+        (store, key)
+    }
+
+    fn evidence(installation_id: &str) -> RequestEvidence {
+        RequestEvidence {
+            installation_id: installation_id.into(),
+            fingerprint: "fp".into(),
+            location: None,
+            client_ip: Some("203.0.113.9".into()),
+            user_agent: None,
+            request_id: "r".into(),
         }
     }
-    Err(busy())
+
+    fn signature(seed: u8) -> ValidSignature {
+        let image = Bytes::from(crate::testing::png_header(10, 10));
+        let data = Bytes::from(vec![seed; 64]);
+        let (image_sha256, biometric_data_sha256): ([u8; 32], [u8; 32]) =
+            (Sha256::digest(&image).into(), Sha256::digest(&data).into());
+        ValidSignature {
+            summary: SignatureSummary {
+                image_sha256: hex::encode(image_sha256),
+                biometric_data_sha256: hex::encode(biometric_data_sha256),
+                image_format: ImageFormat::Png,
+                image_width: 10,
+                image_height: 10,
+            },
+            biometric_data: data,
+            image,
+            biometric_data_sha256,
+            image_sha256,
+        }
+    }
+
+    async fn sign_once(store: &Store, key: &SignKey, seed: u8) -> Result<SignOutcome, ApiError> {
+        submit_signature(store, store, key, signature(seed), &evidence("inst-1")).await
+    }
+
+    async fn blob_keys(store: &Store) -> Vec<String> {
+        store.list("").await.unwrap()
+    }
+
+    async fn stored(store: &Store, key: &SignKey) -> SignRecord {
+        store.get_sign(key).await.unwrap().unwrap()
+    }
+
+    /// A store that lets other tasks run between a read and a commit, as a network would.
+    struct Racy(MemoryStore);
+
+    impl SignReader for Racy {
+        async fn get_sign(&self, key: &SignKey) -> Result<Option<SignRecord>, StoreError> {
+            tokio::task::yield_now().await;
+            self.0.get_sign(key).await
+        }
+    }
+
+    impl SignWriter for Racy {
+        async fn commit(&self, update: &SignUpdate) -> Result<(), CommitError> {
+            tokio::task::yield_now().await;
+            self.0.commit(update).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_hundred_racing_previews_all_succeed_with_one_event_each() {
+        let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
+        let store = Arc::new(Racy(MemoryStore::new()));
+        let sign = SignRecord::new(crate::testing::new_sign(key.clone(), time::now()));
+        store.0.create_sign(&sign).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..100 {
+            let (store, key) = (Arc::clone(&store), key.clone());
+            tasks.spawn(async move {
+                record_preview(&*store, &key, &evidence(&format!("inst-{i}"))).await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            assert_eq!(result.unwrap(), Ok(()));
+        }
+        let sign = store.0.get_sign(&key).await.unwrap().unwrap();
+        let events = store.0.list_events(&key).await.unwrap();
+        assert_eq!(
+            (sign.status, sign.event_count),
+            (StoredStatus::Previewed, 100)
+        );
+        assert_eq!(events.len(), 100);
+        assert!(events.iter().all(|e| e.event_type == EventType::Preview));
+        assert!(verify_chain(&sign, &events).is_valid());
+    }
+
+    #[tokio::test]
+    async fn refused_signatures_never_touch_the_blob_store() {
+        let (store, key) = store_with_sign(vec!["d".into()]).await;
+        assert!(matches!(
+            sign_once(&store, &key, 1).await,
+            Err(ApiError::Conflict(_))
+        ));
+        assert!(blob_keys(&store).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn both_uploads_run_concurrently() {
+        /// A blob store whose writes each wait until two writes are in flight: sequential
+        /// uploads would never get past the first.
+        struct BothAtOnce {
+            inner: MemoryStore,
+            barrier: tokio::sync::Barrier,
+        }
+        impl BlobStore for BothAtOnce {
+            async fn put_new(
+                &self,
+                key: &str,
+                bytes: Bytes,
+                sha256: [u8; 32],
+                content_type: &str,
+            ) -> Result<WrittenBlob, StoreError> {
+                self.barrier.wait().await;
+                self.inner.put_new(key, bytes, sha256, content_type).await
+            }
+            async fn remove(&self, blob: &WrittenBlob) -> Result<(), StoreError> {
+                self.inner.remove(blob).await
+            }
+            async fn get(&self, key: &str) -> Result<Option<StoredBlob>, StoreError> {
+                self.inner.get(key).await
+            }
+            async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+                self.inner.list(prefix).await
+            }
+        }
+        let (store, key) = store_with_sign(vec![]).await;
+        let blobs = BothAtOnce {
+            inner: MemoryStore::new(),
+            barrier: tokio::sync::Barrier::new(2),
+        };
+        let evidence = evidence("i");
+        let submitted = submit_signature(&store, &blobs, &key, signature(1), &evidence);
+        let outcome = tokio::time::timeout(Duration::from_secs(30), submitted).await;
+        assert_eq!(
+            outcome.expect("the uploads wait for each other"),
+            Ok(SignOutcome::Signed)
+        );
+        assert_eq!(blobs.list("").await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_commit_applied_whose_answer_is_lost_is_a_success_and_keeps_the_blobs() {
+        for name in ["a store error", "a conflict"] {
+            let (store, key) = store_with_sign(vec![]).await;
+            let switches = &store.switches;
+            let switch = match name {
+                "a store error" => &switches.lose_next_commit_answer,
+                _ => &switches.report_next_commit_as_conflict,
+            };
+            switch.store(true, Ordering::SeqCst);
+            assert_eq!(
+                sign_once(&store, &key, 1).await,
+                Ok(SignOutcome::Signed),
+                "{name}"
+            );
+            let sign = stored(&store, &key).await;
+            assert_eq!(sign.status, StoredStatus::Signed, "{name}");
+            let referenced = sign.blobs.unwrap();
+            let mut expected = vec![referenced.biometric_data, referenced.signature_image];
+            expected.sort();
+            assert_eq!(
+                blob_keys(&store).await,
+                expected,
+                "{name}: the blobs are kept"
+            );
+            for blob in &expected {
+                assert!(store.get(blob).await.unwrap().is_some());
+            }
+            // The identical retry still succeeds and stores nothing new.
+            assert_eq!(
+                sign_once(&store, &key, 1).await,
+                Ok(SignOutcome::AlreadySigned)
+            );
+            assert_eq!(blob_keys(&store).await, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commit_provably_not_applied_removes_the_blobs() {
+        let (store, key) = store_with_sign(vec![]).await;
+        let before = stored(&store, &key).await;
+        store
+            .switches
+            .fail_next_commit
+            .store(true, Ordering::SeqCst);
+        assert!(matches!(
+            sign_once(&store, &key, 1).await,
+            Err(ApiError::Internal(_))
+        ));
+        assert!(blob_keys(&store).await.is_empty());
+        assert_eq!(stored(&store, &key).await, before);
+        assert!(store.list_events(&key).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_that_cannot_be_re_read_keeps_the_blobs_for_the_sweeper() {
+        let (store, key) = store_with_sign(vec![]).await;
+        let before = stored(&store, &key).await;
+        store
+            .switches
+            .fail_next_commit
+            .store(true, Ordering::SeqCst);
+        // Read 1 is the decision's, read 2 the re-read after the failed commit.
+        store.switches.fail_nth_read(2);
+        assert!(matches!(
+            sign_once(&store, &key, 1).await,
+            Err(ApiError::Internal(_))
+        ));
+        assert_eq!(blob_keys(&store).await.len(), 2, "kept, not deleted");
+        assert_eq!(stored(&store, &key).await, before);
+    }
+
+    #[tokio::test]
+    async fn a_preview_applied_whose_answer_is_lost_is_a_success() {
+        let (store, key) = store_with_sign(vec!["d".into()]).await;
+        store
+            .switches
+            .lose_next_commit_answer
+            .store(true, Ordering::SeqCst);
+        assert_eq!(record_preview(&store, &key, &evidence("i")).await, Ok(()));
+        assert_eq!(store.list_events(&key).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_racing_identical_signature_wins_and_this_attempt_removes_its_blobs() {
+        let (store, key) = store_with_sign(vec![]).await;
+        let keys = BlobKeys::for_attempt(&key, ImageFormat::Png);
+        let ours = signature(1);
+        let summary = ours.summary.clone();
+        let evidence = evidence("inst-1");
+        let transition = Transition::begin(&store, &key, RetryPolicy::SIGN, |sign, now| {
+            state::sign(sign, &summary, &keys, &evidence, now)
+        })
+        .await
+        .unwrap();
+        // Another request with the identical signature commits first.
+        assert_eq!(sign_once(&store, &key, 1).await, Ok(SignOutcome::Signed));
+        assert_eq!(transition.commit().await, Ok(Outcome::Unchanged));
+    }
+
+    #[test]
+    fn retry_pauses_grow_within_their_bounds_and_stop_with_the_budget() {
+        let policy = RetryPolicy {
+            budget: Duration::from_secs(60),
+            first_pause: Duration::from_millis(10),
+            max_pause: Duration::from_millis(100),
+        };
+        let mut backoff = Backoff::start(policy);
+        for ceiling in [10, 20, 40, 80, 100, 100, 100] {
+            let pause = backoff.next_pause().unwrap();
+            assert!(
+                pause <= Duration::from_millis(ceiling),
+                "{pause:?} > {ceiling} ms"
+            );
+        }
+        let mut spent = Backoff::start(RetryPolicy {
+            budget: Duration::ZERO,
+            ..policy
+        });
+        assert_eq!(spent.next_pause(), None);
+    }
 }

@@ -1,21 +1,38 @@
-//! The sign state machine: which actions a sign's status allows, and the record each accepted
-//! action leaves behind. Pure functions; [`crate::service`] applies them with conditional writes.
+//! The sign state machine: which actions a sign's status allows, and the record and evidence
+//! event each accepted action leaves behind. Pure functions of the sign as read, the request and
+//! the time; `service::transition` applies them with conditional writes.
 //!
 //! `PENDING` → preview → `PREVIEWED` → sign → `SIGNED`; `CANCELLED` is set by the process service;
 //! `EXPIRED` is derived once `expires_at` has passed on a sign neither signed nor cancelled.
 
 use crate::ApiError;
-use crate::evidence::EvidenceEvent;
+use crate::evidence::{EventType, EvidenceEvent, RequestEvidence};
 use crate::model::{BlobKeys, SignRecord, SignStatus, SignatureSummary, StoredStatus};
 use crate::time::Timestamp;
 
-pub fn effective_status(sign: &SignRecord, now: Timestamp) -> SignStatus {
-    match sign.status {
-        StoredStatus::Signed => SignStatus::Signed,
-        StoredStatus::Cancelled => SignStatus::Cancelled,
-        _ if now >= sign.expires_at => SignStatus::Expired,
-        StoredStatus::Pending => SignStatus::Pending,
-        StoredStatus::Previewed => SignStatus::Previewed,
+/// An accepted action: the record that replaces the one read, and the evidence event appended
+/// with it (none for the process service's cancel).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub sign: SignRecord,
+    pub event: Option<EvidenceEvent>,
+}
+
+/// What a rule decided about the sign as read.
+#[derive(Debug, Clone, PartialEq)]
+// One per request and short-lived: boxing the change would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Decision {
+    /// Store this change.
+    Apply(Change),
+    /// The very same action was already accepted (an identical retry of a signature): answer
+    /// success, store nothing.
+    Unchanged,
+}
+
+impl From<Change> for Decision {
+    fn from(change: Change) -> Self {
+        Self::Apply(change)
     }
 }
 
@@ -27,76 +44,87 @@ fn gone(status: SignStatus) -> ApiError {
     ApiError::Gone(format!("sign_id: {why}"))
 }
 
-/// Whether a preview is allowed now.
-pub fn check_preview(sign: &SignRecord, now: Timestamp) -> Result<(), ApiError> {
-    match effective_status(sign, now) {
-        SignStatus::Pending | SignStatus::Previewed => Ok(()),
-        SignStatus::Signed => Err(ApiError::Conflict(
-            "sign_id: the sign is already signed".into(),
-        )),
-        status @ (SignStatus::Expired | SignStatus::Cancelled) => Err(gone(status)),
+/// A preview: allowed on `PENDING` and `PREVIEWED`; adds an event, and the first one moves
+/// `PENDING` to `PREVIEWED`.
+pub fn preview(
+    sign: &SignRecord,
+    evidence: &RequestEvidence,
+    now: Timestamp,
+) -> Result<Change, ApiError> {
+    match sign.status_at(now) {
+        SignStatus::Pending | SignStatus::Previewed => {}
+        SignStatus::Signed => {
+            return Err(ApiError::Conflict(
+                "sign_id: the sign is already signed".into(),
+            ));
+        }
+        status @ (SignStatus::Expired | SignStatus::Cancelled) => return Err(gone(status)),
     }
-}
-
-/// The record after an accepted preview: the first one moves `PENDING` to `PREVIEWED`.
-pub fn after_preview(sign: &SignRecord, event: &EvidenceEvent) -> SignRecord {
-    let mut next = advance(sign, event);
+    let event = EvidenceEvent::next_for(sign, EventType::Preview, evidence, None, now);
+    let mut next = advance(sign, &event);
     next.status = StoredStatus::Previewed;
-    next.previewed_at = sign.previewed_at.or(Some(event.recorded_at));
-    next
+    next.previewed_at = sign.previewed_at.or(Some(now));
+    Ok(Change {
+        sign: next,
+        event: Some(event),
+    })
 }
 
-/// What a signature attempt must do, given the sign as it is now.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SignDecision {
-    /// Store it.
-    Proceed,
-    /// The very same signature was already accepted: answer success, store nothing.
-    AlreadySigned,
-}
-
-pub fn check_sign(
+/// A signature, stored under `blobs`: allowed on `PREVIEWED`, and on `PENDING` when there is
+/// nothing to preview. On a `SIGNED` sign the identical signature (same digests, same
+/// installation) is [`Decision::Unchanged`]; any other is a conflict.
+pub fn sign(
     sign: &SignRecord,
     signature: &SignatureSummary,
-    installation_id: &str,
+    blobs: &BlobKeys,
+    evidence: &RequestEvidence,
     now: Timestamp,
-) -> Result<SignDecision, ApiError> {
-    match effective_status(sign, now) {
+) -> Result<Decision, ApiError> {
+    match sign.status_at(now) {
         SignStatus::Signed => {
             let same = sign.signature.as_ref().is_some_and(|stored| {
                 stored.image_sha256 == signature.image_sha256
                     && stored.biometric_data_sha256 == signature.biometric_data_sha256
-            }) && sign.signed_installation_id.as_deref() == Some(installation_id);
-            if same {
-                Ok(SignDecision::AlreadySigned)
+            }) && sign.signed_installation_id.as_deref()
+                == Some(&evidence.installation_id);
+            return if same {
+                Ok(Decision::Unchanged)
             } else {
                 Err(ApiError::Conflict(
                     "sign_id: the sign is already signed with another signature".into(),
                 ))
-            }
+            };
         }
-        status @ (SignStatus::Expired | SignStatus::Cancelled) => Err(gone(status)),
-        SignStatus::Previewed => Ok(SignDecision::Proceed),
-        SignStatus::Pending if sign.preview_documents.is_empty() => Ok(SignDecision::Proceed),
-        SignStatus::Pending => Err(ApiError::Conflict(
-            "sign_id: the documents must be previewed before signing".into(),
-        )),
+        status @ (SignStatus::Expired | SignStatus::Cancelled) => return Err(gone(status)),
+        SignStatus::Previewed => {}
+        SignStatus::Pending if sign.preview_documents.is_empty() => {}
+        SignStatus::Pending => {
+            return Err(ApiError::Conflict(
+                "sign_id: the documents must be previewed before signing".into(),
+            ));
+        }
     }
-}
-
-/// The record after an accepted signature.
-pub fn after_sign(sign: &SignRecord, event: &EvidenceEvent, blobs: BlobKeys) -> SignRecord {
-    let mut next = advance(sign, event);
+    let event = EvidenceEvent::next_for(
+        sign,
+        EventType::Sign,
+        evidence,
+        Some(signature.clone()),
+        now,
+    );
+    let mut next = advance(sign, &event);
     next.status = StoredStatus::Signed;
-    next.signed_at = Some(event.recorded_at);
-    next.signature = event.signature.clone();
-    next.signed_installation_id = Some(event.installation_id.clone());
-    next.blobs = Some(blobs);
-    next
+    next.signed_at = Some(now);
+    next.signature = Some(signature.clone());
+    next.signed_installation_id = Some(evidence.installation_id.clone());
+    next.blobs = Some(blobs.clone());
+    Ok(Decision::Apply(Change {
+        sign: next,
+        event: Some(event),
+    }))
 }
 
-/// The record after the process service cancels it. Signed signs cannot be cancelled.
-pub fn cancel(sign: &SignRecord, now: Timestamp) -> Result<SignRecord, ApiError> {
+/// The process service cancels a sign. Signed signs cannot be cancelled; no evidence event.
+pub fn cancel(sign: &SignRecord, now: Timestamp) -> Result<Change, ApiError> {
     match sign.status {
         StoredStatus::Signed => Err(ApiError::Conflict(
             "sign_id: a signed sign cannot be cancelled".into(),
@@ -107,7 +135,10 @@ pub fn cancel(sign: &SignRecord, now: Timestamp) -> Result<SignRecord, ApiError>
             next.status = StoredStatus::Cancelled;
             next.cancelled_at = Some(now);
             next.version += 1;
-            Ok(next)
+            Ok(Change {
+                sign: next,
+                event: None,
+            })
         }
     }
 }
@@ -124,12 +155,11 @@ fn advance(sign: &SignRecord, event: &EvidenceEvent) -> SignRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::{EventType, RequestEvidence};
     use crate::ids::{OrgId, SignId, SignKey};
     use crate::model::{ImageFormat, NewSign};
     use chrono::Duration;
 
-    pub(crate) fn sign(preview_documents: Vec<String>, now: Timestamp) -> SignRecord {
+    pub(crate) fn sign_with(preview_documents: Vec<String>, now: Timestamp) -> SignRecord {
         let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
         SignRecord::new(NewSign {
             preview_documents,
@@ -137,15 +167,19 @@ mod tests {
         })
     }
 
-    fn evidence() -> RequestEvidence {
+    fn evidence_of(installation_id: &str) -> RequestEvidence {
         RequestEvidence {
-            installation_id: "inst-1".into(),
+            installation_id: installation_id.into(),
             fingerprint: "fp".into(),
             location: None,
             client_ip: Some("203.0.113.9".into()),
             user_agent: None,
             request_id: "r".into(),
         }
+    }
+
+    fn evidence() -> RequestEvidence {
+        evidence_of("inst-1")
     }
 
     fn summary(digest: &str) -> SignatureSummary {
@@ -158,49 +192,70 @@ mod tests {
         }
     }
 
+    fn blob_keys() -> BlobKeys {
+        BlobKeys {
+            biometric_data: "b".into(),
+            signature_image: "i".into(),
+        }
+    }
+
+    /// The change of an accepted signature (panics if the rule refused or found a retry).
+    fn signed(s: &SignRecord, digest: &str, now: Timestamp) -> Change {
+        match sign(s, &summary(digest), &blob_keys(), &evidence(), now) {
+            Ok(Decision::Apply(change)) => change,
+            other => panic!("expected a change, got {other:?}"),
+        }
+    }
+
     #[test]
     fn status_becomes_expired_at_expires_at_unless_final() {
         let now = crate::time::now();
-        let mut s = sign(vec![], now);
-        assert_eq!(effective_status(&s, now), SignStatus::Pending);
+        let mut s = sign_with(vec![], now);
+        assert_eq!(s.status_at(now), SignStatus::Pending);
         let later = s.expires_at;
-        assert_eq!(effective_status(&s, later), SignStatus::Expired);
+        assert_eq!(s.status_at(later), SignStatus::Expired);
         s.status = StoredStatus::Signed;
-        assert_eq!(effective_status(&s, later), SignStatus::Signed);
+        assert_eq!(s.status_at(later), SignStatus::Signed);
         s.status = StoredStatus::Cancelled;
-        assert_eq!(effective_status(&s, later), SignStatus::Cancelled);
+        assert_eq!(s.status_at(later), SignStatus::Cancelled);
     }
 
     #[test]
     fn preview_rules() {
         let now = crate::time::now();
-        let mut s = sign(vec!["d".into()], now);
-        assert_eq!(check_preview(&s, now), Ok(()));
+        let mut s = sign_with(vec!["d".into()], now);
+        assert!(preview(&s, &evidence(), now).is_ok());
         s.status = StoredStatus::Previewed;
-        assert_eq!(check_preview(&s, now), Ok(()));
+        assert!(preview(&s, &evidence(), now).is_ok());
         assert!(matches!(
-            check_preview(&s, s.expires_at),
+            preview(&s, &evidence(), s.expires_at),
             Err(ApiError::Gone(_))
         ));
         s.status = StoredStatus::Signed;
-        assert!(matches!(check_preview(&s, now), Err(ApiError::Conflict(_))));
+        assert!(matches!(
+            preview(&s, &evidence(), now),
+            Err(ApiError::Conflict(_))
+        ));
         s.status = StoredStatus::Cancelled;
-        assert!(matches!(check_preview(&s, now), Err(ApiError::Gone(_))));
+        assert!(matches!(
+            preview(&s, &evidence(), now),
+            Err(ApiError::Gone(_))
+        ));
     }
 
     #[test]
     fn first_preview_sets_previewed_at_later_ones_keep_it() {
         let now = crate::time::now();
-        let s = sign(vec!["d".into()], now);
-        let e1 = EvidenceEvent::next_for(&s, EventType::Preview, &evidence(), None, now);
-        let s1 = after_preview(&s, &e1);
+        let s = sign_with(vec!["d".into()], now);
+        let c1 = preview(&s, &evidence(), now).unwrap();
+        let (s1, e1) = (c1.sign, c1.event.unwrap());
         assert_eq!(
             (s1.status, s1.previewed_at, s1.version, s1.event_count),
             (StoredStatus::Previewed, Some(now), 2, 1)
         );
         let later = now + Duration::seconds(5);
-        let e2 = EvidenceEvent::next_for(&s1, EventType::Preview, &evidence(), None, later);
-        let s2 = after_preview(&s1, &e2);
+        let c2 = preview(&s1, &evidence(), later).unwrap();
+        let (s2, e2) = (c2.sign, c2.event.unwrap());
         assert_eq!((s2.previewed_at, s2.event_count), (Some(now), 2));
         assert_eq!(e2.prev_event_sha256, Some(e1.sha256()));
     }
@@ -208,58 +263,66 @@ mod tests {
     #[test]
     fn sign_requires_preview_only_when_there_are_preview_documents() {
         let now = crate::time::now();
-        let with_docs = sign(vec!["d".into()], now);
+        let with_docs = sign_with(vec!["d".into()], now);
         assert!(matches!(
-            check_sign(&with_docs, &summary("a"), "inst-1", now),
+            sign(&with_docs, &summary("a"), &blob_keys(), &evidence(), now),
             Err(ApiError::Conflict(_))
         ));
-        let without = sign(vec![], now);
-        assert_eq!(
-            check_sign(&without, &summary("a"), "inst-1", now),
-            Ok(SignDecision::Proceed)
-        );
+        let without = sign_with(vec![], now);
+        assert!(matches!(
+            sign(&without, &summary("a"), &blob_keys(), &evidence(), now),
+            Ok(Decision::Apply(_))
+        ));
     }
 
     #[test]
     fn identical_retry_after_success_is_recognised_and_a_different_one_conflicts() {
         let now = crate::time::now();
-        let s = sign(vec![], now);
-        let e = EvidenceEvent::next_for(&s, EventType::Sign, &evidence(), Some(summary("a")), now);
-        let blobs = BlobKeys {
-            biometric_data: "b".into(),
-            signature_image: "i".into(),
-        };
-        let signed = after_sign(&s, &e, blobs);
+        let s = sign_with(vec![], now);
+        let signed = signed(&s, "a", now).sign;
+        let keys = blob_keys();
         assert_eq!(
-            check_sign(&signed, &summary("a"), "inst-1", now),
-            Ok(SignDecision::AlreadySigned)
+            sign(&signed, &summary("a"), &keys, &evidence_of("inst-1"), now),
+            Ok(Decision::Unchanged)
         );
         assert!(matches!(
-            check_sign(&signed, &summary("b"), "inst-1", now),
+            sign(&signed, &summary("b"), &keys, &evidence_of("inst-1"), now),
             Err(ApiError::Conflict(_))
         ));
         assert!(matches!(
-            check_sign(&signed, &summary("a"), "inst-2", now),
+            sign(&signed, &summary("a"), &keys, &evidence_of("inst-2"), now),
             Err(ApiError::Conflict(_))
         ));
         // Signed stays signed after expiry: a late identical retry is still a success.
         assert_eq!(
-            check_sign(&signed, &summary("a"), "inst-1", signed.expires_at),
-            Ok(SignDecision::AlreadySigned)
+            sign(
+                &signed,
+                &summary("a"),
+                &keys,
+                &evidence_of("inst-1"),
+                signed.expires_at
+            ),
+            Ok(Decision::Unchanged)
         );
     }
 
     #[test]
     fn expired_or_cancelled_signs_are_gone_for_signing() {
         let now = crate::time::now();
-        let mut s = sign(vec![], now);
+        let mut s = sign_with(vec![], now);
         assert!(matches!(
-            check_sign(&s, &summary("a"), "i", s.expires_at),
+            sign(
+                &s,
+                &summary("a"),
+                &blob_keys(),
+                &evidence_of("i"),
+                s.expires_at
+            ),
             Err(ApiError::Gone(_))
         ));
         s.status = StoredStatus::Cancelled;
         assert!(matches!(
-            check_sign(&s, &summary("a"), "i", now),
+            sign(&s, &summary("a"), &blob_keys(), &evidence_of("i"), now),
             Err(ApiError::Gone(_))
         ));
     }
@@ -268,21 +331,12 @@ mod tests {
     fn chain_detects_changed_and_removed_events() {
         use crate::evidence::verify_chain;
         let now = crate::time::now();
-        let s0 = sign(vec!["d".into()], now);
-        let e1 = EvidenceEvent::next_for(&s0, EventType::Preview, &evidence(), None, now);
-        let s1 = after_preview(&s0, &e1);
-        let e2 = EvidenceEvent::next_for(&s1, EventType::Preview, &evidence(), None, now);
-        let s2 = after_preview(&s1, &e2);
-        let e3 =
-            EvidenceEvent::next_for(&s2, EventType::Sign, &evidence(), Some(summary("a")), now);
-        let s3 = after_sign(
-            &s2,
-            &e3,
-            BlobKeys {
-                biometric_data: "b".into(),
-                signature_image: "i".into(),
-            },
-        );
+        let s0 = sign_with(vec!["d".into()], now);
+        let c1 = preview(&s0, &evidence(), now).unwrap();
+        let c2 = preview(&c1.sign, &evidence(), now).unwrap();
+        let c3 = signed(&c2.sign, "a", now);
+        let s3 = c3.sign;
+        let [e1, e2, e3] = [c1.event, c2.event, c3.event].map(Option::unwrap);
         let events = vec![e1.clone(), e2.clone(), e3.clone()];
         assert!(verify_chain(&s3, &events).is_valid());
 

@@ -78,7 +78,7 @@ impl FunctionOnMoto {
             signs,
             blobs,
             key,
-            sign_id: sign.sign_id,
+            sign_id: sign.sign_id.to_string(),
             token,
             _dir: dir,
         }

@@ -11,7 +11,7 @@ use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
 use biosign::devkey::DevKey;
 use biosign::server::{self, Cors};
 use biosign_shared::aws;
-use biosign_shared::ids::{OrgId, SignId, SignKey};
+use biosign_shared::ids::SignKey;
 use biosign_shared::model::SignRecord;
 use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::embedded::EmbeddedStore;
@@ -482,8 +482,5 @@ impl TestEnv {
 
 /// The key of a created sign.
 pub fn key_of(sign: &SignRecord) -> SignKey {
-    SignKey::new(
-        OrgId::parse(&sign.org_id).unwrap(),
-        SignId::parse(&sign.sign_id).unwrap(),
-    )
+    sign.key()
 }

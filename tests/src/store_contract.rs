@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use biosign_shared::evidence::{EventType, EvidenceEvent, RequestEvidence};
+use biosign_shared::evidence::RequestEvidence;
 use biosign_shared::ids::{OrgId, SignId, SignKey};
 use biosign_shared::model::SignRecord;
 use biosign_shared::state;
@@ -35,17 +35,11 @@ fn evidence(installation: &str) -> RequestEvidence {
 }
 
 fn preview_update(sign: &SignRecord, installation: &str) -> SignUpdate {
-    let event = EvidenceEvent::next_for(
-        sign,
-        EventType::Preview,
-        &evidence(installation),
-        None,
-        time::now(),
-    );
+    let change = state::preview(sign, &evidence(installation), time::now()).unwrap();
     SignUpdate {
         expected_version: sign.version,
-        sign: state::after_preview(sign, &event),
-        event: Some(event),
+        sign: change.sign,
+        event: change.event,
     }
 }
 

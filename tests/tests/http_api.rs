@@ -627,6 +627,36 @@ async fn twenty_concurrent_signs_exactly_one_wins(env: TestEnv) {
     assert!(report.chain.is_valid());
 }
 
+async fn a_hundred_concurrent_previews_all_succeed(env: TestEnv) {
+    let sign = env.create_sign("acme", true, "P7D").await;
+    let token = env.full_token("acme");
+    let env = std::sync::Arc::new(env);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let (env, id, token) = (
+            std::sync::Arc::clone(&env),
+            sign.sign_id.clone(),
+            token.clone(),
+        );
+        tasks.spawn(async move { env.preview("acme", &id, Some(&token)).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().assert_no_content();
+    }
+    let report = env.report("acme", &sign.sign_id).await;
+    assert_eq!(report.events.len(), 100, "one event per preview");
+    assert!(
+        report
+            .events
+            .iter()
+            .all(|e| e.event_type == biosign_shared::evidence::EventType::Preview)
+    );
+    assert_eq!(report.sign.event_count, 100);
+    assert!(report.chain.is_valid());
+    let got = env.get("acme", &sign.sign_id, Some(&token)).await;
+    assert_eq!(got.body["status"], "PREVIEWED");
+}
+
 async fn identical_retry_succeeds_and_stores_nothing_new(env: TestEnv) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
@@ -855,6 +885,7 @@ on_both_stores!(
     missing_signs_and_other_orgs_signs_answer_alike,
     state_conflicts_and_gone_signs,
     twenty_concurrent_signs_exactly_one_wins,
+    a_hundred_concurrent_previews_all_succeed,
     identical_retry_succeeds_and_stores_nothing_new,
     evidence_chain_detects_tampering_and_deletion,
     storage_failures_leave_no_stray_blob_and_no_half_updated_sign,

@@ -7,8 +7,6 @@ use biosign_shared::handlers::{self, Api};
 use biosign_shared::store::{NoBlobs, dynamo::DynamoSignStore};
 use lambda_http::{Error, run, service_fn};
 
-// Lambda hands an execution environment one event at a time: a single-threaded runtime starts
-// without spawning worker threads and never moves work between threads (see BENCHMARKS.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     biosign_shared::logging::init();

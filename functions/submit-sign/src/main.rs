@@ -8,8 +8,6 @@ use biosign_shared::handlers::{self, Api};
 use biosign_shared::store::{dynamo::DynamoSignStore, s3::S3BlobStore};
 use lambda_http::{Error, run, service_fn};
 
-// Lambda hands an execution environment one event at a time: a single-threaded runtime starts
-// without spawning worker threads and never moves work between threads (see BENCHMARKS.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     biosign_shared::logging::init();

@@ -168,10 +168,7 @@ impl SignReader for DynamoSignStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(
-                PARTITION_KEY,
-                partition(key.org_id.as_str(), &key.sign_id.to_string()),
-            )
+            .key(PARTITION_KEY, partition(&key.org_id, &key.sign_id))
             .key(SORT_KEY, AttributeValue::S(RECORD_SORT_KEY.into()))
             .consistent_read(true)
             .send()
@@ -210,6 +207,7 @@ impl SignWriter for DynamoSignStore {
         let mut request = self
             .client
             .transact_write_items()
+            .client_request_token(update.idempotency_token())
             .transact_items(TransactWriteItem::builder().put(record).build());
         if let Some(event) = &update.event {
             // Events are never overwritten: the put fails if the (pk, sk) already exists.
@@ -270,10 +268,7 @@ impl SignAdmin for DynamoSignStore {
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_values(
-                    ":pk",
-                    partition(key.org_id.as_str(), &key.sign_id.to_string()),
-                )
+                .expression_attribute_values(":pk", partition(&key.org_id, &key.sign_id))
                 .expression_attribute_values(":prefix", AttributeValue::S(EVENT_SORT_PREFIX.into()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())

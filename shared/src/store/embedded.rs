@@ -170,7 +170,10 @@ impl SignWriter for EmbeddedStore {
             .map(|e| serde_json::to_string(e).map(|json| (e.seq, json)))
             .transpose()
             .map_err(json_err)?;
-        let (org, sign) = (update.sign.org_id.clone(), update.sign.sign_id.clone());
+        let (org, sign) = (
+            update.sign.org_id.to_string(),
+            update.sign.sign_id.to_string(),
+        );
         let (expected, version) = (update.expected_version, update.sign.version);
         self.with_conn(move |conn| {
             // IMMEDIATE takes the write lock up front, so the version check and the writes are
@@ -213,7 +216,11 @@ impl SignWriter for EmbeddedStore {
 impl SignAdmin for EmbeddedStore {
     async fn create_sign(&self, sign: &SignRecord) -> Result<(), CommitError> {
         let record = serde_json::to_string(sign).map_err(json_err)?;
-        let (org, id, version) = (sign.org_id.clone(), sign.sign_id.clone(), sign.version);
+        let (org, id, version) = (
+            sign.org_id.to_string(),
+            sign.sign_id.to_string(),
+            sign.version,
+        );
         self.with_conn(move |conn| {
             let inserted = conn
                 .execute(

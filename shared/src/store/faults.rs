@@ -1,5 +1,7 @@
 //! A wrapper that makes any store fail on demand, to prove that a failure at any step of a sign
-//! leaves no stray blob and no half-updated sign. For tests; harmless (and unused) in production.
+//! leaves no stray blob, no half-updated sign and no sign pointing at a missing blob. A failure is
+//! injected either before the call does anything or, for a commit, after it was applied (the
+//! answer is lost). Compiled only for tests (the `testing` feature).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,6 +21,14 @@ use crate::model::SignRecord;
 pub struct FaultSwitches {
     /// The next `commit` fails with a storage error (after writing nothing).
     pub fail_next_commit: AtomicBool,
+    /// The next `commit` is applied, then reports a storage error (its answer was lost).
+    pub lose_next_commit_answer: AtomicBool,
+    /// The next `commit` is applied, then reports a conflict (what a retried request whose
+    /// first try landed meets: its own condition).
+    pub report_next_commit_as_conflict: AtomicBool,
+    /// Fail the n-th `get_sign` from now (1 = the next one); 0 = none.
+    fail_read_number: AtomicUsize,
+    reads_seen: AtomicUsize,
     /// Fail the n-th `put_new` from now (1 = the next one); 0 = none.
     pub fail_put_number: AtomicUsize,
     puts_seen: AtomicUsize,
@@ -29,6 +39,22 @@ impl FaultSwitches {
         self.puts_seen.store(0, Ordering::SeqCst);
         self.fail_put_number.store(n, Ordering::SeqCst);
     }
+
+    pub fn fail_nth_read(&self, n: usize) {
+        self.reads_seen.store(0, Ordering::SeqCst);
+        self.fail_read_number.store(n, Ordering::SeqCst);
+    }
+}
+
+/// Whether the call numbered by `seen` is the one `target` asks to fail (then disarms it).
+fn is_target(seen: &AtomicUsize, target: &AtomicUsize) -> bool {
+    let seen = seen.fetch_add(1, Ordering::SeqCst) + 1;
+    let n = target.load(Ordering::SeqCst);
+    n != 0
+        && seen == n
+        && target
+            .compare_exchange(n, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +74,9 @@ impl<S> Faulty<S> {
 
 impl<S: SignReader> SignReader for Faulty<S> {
     async fn get_sign(&self, key: &SignKey) -> Result<Option<SignRecord>, StoreError> {
+        if is_target(&self.switches.reads_seen, &self.switches.fail_read_number) {
+            return Err(StoreError::new("injected read failure"));
+        }
         self.inner.get_sign(key).await
     }
 }
@@ -57,7 +86,24 @@ impl<S: SignWriter> SignWriter for Faulty<S> {
         if self.switches.fail_next_commit.swap(false, Ordering::SeqCst) {
             return Err(StoreError::new("injected commit failure").into());
         }
-        self.inner.commit(update).await
+        let result = self.inner.commit(update).await;
+        if result.is_ok()
+            && self
+                .switches
+                .lose_next_commit_answer
+                .swap(false, Ordering::SeqCst)
+        {
+            return Err(StoreError::new("injected failure after the commit was applied").into());
+        }
+        if result.is_ok()
+            && self
+                .switches
+                .report_next_commit_as_conflict
+                .swap(false, Ordering::SeqCst)
+        {
+            return Err(CommitError::Conflict);
+        }
+        result
     }
 }
 
@@ -79,10 +125,7 @@ impl<S: BlobStore> BlobStore for Faulty<S> {
         sha256: [u8; 32],
         content_type: &str,
     ) -> Result<WrittenBlob, StoreError> {
-        let seen = self.switches.puts_seen.fetch_add(1, Ordering::SeqCst) + 1;
-        let target = self.switches.fail_put_number.load(Ordering::SeqCst);
-        if target != 0 && seen == target {
-            self.switches.fail_put_number.store(0, Ordering::SeqCst);
+        if is_target(&self.switches.puts_seen, &self.switches.fail_put_number) {
             return Err(StoreError::new("injected blob write failure"));
         }
         self.inner.put_new(key, bytes, sha256, content_type).await

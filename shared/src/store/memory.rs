@@ -1,4 +1,4 @@
-//! An in-memory store for unit tests and benchmarks. Not for production: nothing is persisted.
+//! An in-memory store for unit tests and benchmarks (the `testing` feature). Nothing is persisted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -14,17 +14,13 @@ use crate::evidence::EvidenceEvent;
 use crate::ids::SignKey;
 use crate::model::SignRecord;
 
-/// A sign and its events, keyed by (org_id, sign_id).
-type Signs = HashMap<(String, String), (SignRecord, Vec<EvidenceEvent>)>;
+/// Each sign and its events.
+type Signs = HashMap<SignKey, (SignRecord, Vec<EvidenceEvent>)>;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     signs: Mutex<Signs>,
     blobs: Mutex<BTreeMap<String, StoredBlob>>,
-}
-
-fn id(key: &SignKey) -> (String, String) {
-    (key.org_id.to_string(), key.sign_id.to_string())
 }
 
 fn poisoned() -> StoreError {
@@ -40,14 +36,14 @@ impl MemoryStore {
 impl SignReader for MemoryStore {
     async fn get_sign(&self, key: &SignKey) -> Result<Option<SignRecord>, StoreError> {
         let signs = self.signs.lock().map_err(|_| poisoned())?;
-        Ok(signs.get(&id(key)).map(|(sign, _)| sign.clone()))
+        Ok(signs.get(key).map(|(sign, _)| sign.clone()))
     }
 }
 
 impl SignWriter for MemoryStore {
     async fn commit(&self, update: &SignUpdate) -> Result<(), CommitError> {
         let mut signs = self.signs.lock().map_err(|_| poisoned())?;
-        let key = (update.sign.org_id.clone(), update.sign.sign_id.clone());
+        let key = update.sign.key();
         let Some((sign, events)) = signs.get_mut(&key) else {
             return Err(CommitError::Conflict);
         };
@@ -68,7 +64,7 @@ impl SignWriter for MemoryStore {
 impl SignAdmin for MemoryStore {
     async fn create_sign(&self, sign: &SignRecord) -> Result<(), CommitError> {
         let mut signs = self.signs.lock().map_err(|_| poisoned())?;
-        let key = (sign.org_id.clone(), sign.sign_id.clone());
+        let key = sign.key();
         if signs.contains_key(&key) {
             return Err(CommitError::Conflict);
         }
@@ -79,7 +75,7 @@ impl SignAdmin for MemoryStore {
     async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
         let signs = self.signs.lock().map_err(|_| poisoned())?;
         let mut events = signs
-            .get(&id(key))
+            .get(key)
             .map(|(_, events)| events.clone())
             .unwrap_or_default();
         events.sort_by_key(|e| e.seq);

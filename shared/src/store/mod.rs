@@ -14,7 +14,9 @@
 use std::future::Future;
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
+use crate::ApiError;
 use crate::evidence::EvidenceEvent;
 use crate::ids::SignKey;
 use crate::model::SignRecord;
@@ -22,7 +24,10 @@ use crate::model::SignRecord;
 pub mod dynamo;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+// Test doubles: compiled only into tests and into crates that ask for the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
 pub mod faults;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod s3;
 
@@ -34,6 +39,13 @@ pub struct StoreError(pub String);
 impl StoreError {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
+    }
+}
+
+/// A storage failure is the service's, never the client's: a 500 whose cause is only logged.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.0)
     }
 }
 
@@ -56,6 +68,23 @@ pub struct SignUpdate {
     pub expected_version: u64,
     pub sign: SignRecord,
     pub event: Option<EvidenceEvent>,
+}
+
+impl SignUpdate {
+    /// A token naming this update and no other (32 hex digits), for a store that applies a
+    /// request at most once per token (DynamoDB's `ClientRequestToken`): a retry of an applied
+    /// update is then answered as the success it was, not as a failed condition. Every attempt
+    /// of a transition is a different update (a new version and event), hence a new token.
+    pub fn idempotency_token(&self) -> String {
+        let mut digest = Sha256::new();
+        digest.update(self.expected_version.to_be_bytes());
+        // Serialising a record of strings, numbers and options cannot fail.
+        digest.update(serde_json::to_vec(&self.sign).unwrap_or_default());
+        if let Some(event) = &self.event {
+            digest.update(event.sha256());
+        }
+        hex::encode(&digest.finalize()[..16])
+    }
 }
 
 pub trait SignReader: Send + Sync {
@@ -129,3 +158,43 @@ pub trait BlobStore: Send + Sync {
 /// For the function that needs no blobs (get, preview).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoBlobs;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::RequestEvidence;
+    use crate::ids::{OrgId, SignId};
+
+    fn preview_of(sign: &SignRecord, request_id: &str) -> SignUpdate {
+        let evidence = RequestEvidence {
+            installation_id: "i".into(),
+            fingerprint: "f".into(),
+            location: None,
+            client_ip: None,
+            user_agent: None,
+            request_id: request_id.into(),
+        };
+        let change = crate::state::preview(sign, &evidence, crate::time::now()).unwrap();
+        SignUpdate {
+            expected_version: sign.version,
+            sign: change.sign,
+            event: change.event,
+        }
+    }
+
+    #[test]
+    fn an_update_keeps_its_idempotency_token_and_another_attempt_gets_another() {
+        let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
+        let sign = SignRecord::new(crate::testing::new_sign(key, crate::time::now()));
+        let update = preview_of(&sign, "r1");
+        let token = update.idempotency_token();
+        assert_eq!(token.len(), 32);
+        assert_eq!(update.clone().idempotency_token(), token);
+        assert_ne!(preview_of(&sign, "r1").idempotency_token(), token);
+        let stale = SignUpdate {
+            expected_version: update.expected_version + 1,
+            ..update
+        };
+        assert_ne!(stale.idempotency_token(), token);
+    }
+}

@@ -223,7 +223,11 @@ pub async fn create_sign<S: SignAdmin>(
     });
     match store.create_sign(&record).await {
         Ok(()) => Ok(record),
-        Err(CommitError::Conflict) => bail!("a sign {sign_id} already exists in org {}", args.org),
+        Err(CommitError::Conflict) => bail!(
+            "a sign {} already exists in org {}",
+            record.sign_id,
+            args.org
+        ),
         Err(CommitError::Store(e)) => Err(e.into()),
     }
 }

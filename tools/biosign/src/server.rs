@@ -117,13 +117,13 @@ where
     }
     let matched = match_path(&path).map(|m| (m.route, m.org_id.to_owned(), m.sign_id.to_owned()));
     let Some((route, org_id, sign_id)) = matched else {
-        return not_found(api, request.method(), origin.as_deref());
+        return not_found(api, origin.as_deref());
     };
     if request.method() == Method::OPTIONS {
         return preflight(origin.as_deref());
     }
     if request.method() != route.method() {
-        return not_found(api, request.method(), origin.as_deref());
+        return not_found(api, origin.as_deref());
     }
     let event = match to_gateway_event(request, route, org_id, sign_id, peer).await {
         Ok(event) => event,
@@ -201,8 +201,8 @@ fn from_lambda(response: Response<Body>) -> HttpResponse {
     Response::from_parts(parts, Full::new(bytes))
 }
 
-fn not_found<S, B>(api: &Api<S, B>, method: &Method, origin: Option<&str>) -> HttpResponse {
-    let error = ApiError::NotFound(format!("no such route: {method} on this path"));
+fn not_found<S, B>(api: &Api<S, B>, origin: Option<&str>) -> HttpResponse {
+    let error = ApiError::unknown_route();
     with_cors(from_lambda(api.docs.response(&error)), origin)
 }
 
