@@ -15,6 +15,7 @@ pub mod logging;
 pub mod model;
 pub mod request;
 pub mod route;
+pub mod seal;
 pub mod service;
 pub mod state;
 pub mod store;
