@@ -6,4 +6,5 @@
 pub mod commands;
 pub mod devkey;
 pub mod duration;
+pub mod escrow;
 pub mod server;
