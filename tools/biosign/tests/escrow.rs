@@ -165,3 +165,79 @@ fn escrow_cert_has_help() {
     let stdout = succeeded(&biosign(dir.path(), None, &["escrow-cert", "--help"]));
     assert!(stdout.contains("Usage: biosign escrow-cert"), "{stdout}");
 }
+
+fn template() -> yaml_rust2::Yaml {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+        .unwrap();
+    yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap()
+        .remove(0)
+}
+
+/// Every IAM action any function of the template is granted.
+fn granted_actions(template: &yaml_rust2::Yaml) -> Vec<String> {
+    let mut actions = Vec::new();
+    for (_, resource) in template["Resources"].as_hash().unwrap() {
+        for policy in resource["Properties"]["Policies"]
+            .as_vec()
+            .into_iter()
+            .flatten()
+        {
+            for statement in policy["Statement"].as_vec().into_iter().flatten() {
+                let action = &statement["Action"];
+                match action.as_vec() {
+                    Some(list) => actions.extend(list.iter().map(|a| a.as_str().unwrap().into())),
+                    None => actions.push(action.as_str().unwrap().into()),
+                }
+            }
+        }
+    }
+    actions
+}
+
+#[test]
+fn the_template_ships_the_certificates_as_a_layer_and_grants_nothing_that_opens_an_envelope() {
+    let template = template();
+    let resources = &template["Resources"];
+    let layer = &resources["EscrowCertsLayer"];
+    assert_eq!(
+        layer["Type"].as_str(),
+        Some("AWS::Serverless::LayerVersion")
+    );
+    assert_eq!(layer["Metadata"]["BuildMethod"].as_str(), Some("makefile"));
+    assert_eq!(layer["Properties"]["ContentUri"].as_str(), Some("escrow/"));
+
+    // The sign function reads the one file the layer's build ships, where Lambda mounts it.
+    let sign = &resources["SubmitSignFunction"]["Properties"];
+    assert_eq!(
+        sign["Layers"].as_vec().unwrap().len(),
+        1,
+        "the escrow layer and nothing else"
+    );
+    let escrow_certs = sign["Environment"]["Variables"]["ESCROW_CERTS"]
+        .as_str()
+        .unwrap();
+    assert_eq!(escrow_certs, "/opt/escrow-certs.pem");
+    let makefile = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../escrow/Makefile"
+    ))
+    .unwrap();
+    assert!(makefile.contains("CERTS := escrow-certs.pem"), "{makefile}");
+    assert!(makefile.contains("cp $(CERTS) \"$(ARTIFACTS_DIR)/$(CERTS)\""));
+
+    // No function can decrypt anything, read a secret or a parameter (where a private key could
+    // hide), or hold a wildcard action.
+    let actions = granted_actions(&template);
+    assert!(actions.contains(&"s3:PutObject".to_owned()), "{actions:?}");
+    for action in &actions {
+        let lower = action.to_lowercase();
+        assert!(
+            !lower.contains("decrypt")
+                && !lower.contains('*')
+                && !lower.starts_with("secretsmanager:")
+                && !lower.starts_with("ssm:"),
+            "{action}"
+        );
+    }
+}
