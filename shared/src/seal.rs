@@ -21,9 +21,9 @@ use bytes::Bytes;
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::CmsVersion;
 use cms::enveloped_data::{
-    EncryptedContentInfo, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
+    KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
 };
-use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
+use der::asn1::{ObjectIdentifier, OctetString, OctetStringRef, SetOfVec};
 use der::{Any, Decode, Encode, Sequence};
 use rsa::rand_core::{OsRng, RngCore};
 use rsa::traits::PublicKeyParts;
@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::spki::AlgorithmIdentifierOwned;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::time::Timestamp;
 
@@ -287,6 +287,10 @@ impl EscrowRecipients {
     }
 
     /// Seals `plaintext` for every recipient: a fresh AES-256 key and nonce per call.
+    ///
+    /// The envelope is encoded once, with the plaintext where the ciphertext goes, and then
+    /// encrypted in place: one buffer the size of the envelope is all the memory sealing adds,
+    /// and that buffer holds ciphertext only when this returns (or is dropped, on an error).
     pub fn seal(&self, plaintext: &[u8]) -> Result<Sealed, SealError> {
         let mut content_key = Zeroizing::new([0u8; 32]);
         let mut nonce = [0u8; GCM_NONCE_LEN];
@@ -294,14 +298,6 @@ impl EscrowRecipients {
         rng.try_fill_bytes(content_key.as_mut())
             .and_then(|()| rng.try_fill_bytes(&mut nonce))
             .map_err(|e| SealError::Seal(format!("no randomness: {e}")))?;
-
-        // Encrypted in place: the copy becomes ciphertext, so no second plaintext is left behind.
-        let mut content = plaintext.to_vec();
-        let cipher = Aes256Gcm::new_from_slice(content_key.as_ref())
-            .map_err(|_| SealError::Seal("content key of the wrong size".into()))?;
-        let tag = cipher
-            .encrypt_in_place_detached(&Nonce::from(nonce), b"", &mut content)
-            .map_err(|_| SealError::Seal("the content is too large for AES-GCM".into()))?;
 
         let key_encryption = oaep_sha256_algorithm()?;
         let recipient_infos = self
@@ -322,25 +318,69 @@ impl EscrowRecipients {
                 recipient_infos: RecipientInfos(
                     SetOfVec::try_from(recipient_infos).map_err(der_error)?,
                 ),
-                auth_encrypted_content: EncryptedContentInfo {
+                auth_encrypted_content: EncryptedContentInfoRef {
                     content_type: ID_DATA,
                     content_enc_alg: AlgorithmIdentifierOwned {
                         oid: ID_AES256_GCM,
                         parameters: Some(Any::encode_from(&gcm_parameters).map_err(der_error)?),
                     },
-                    encrypted_content: Some(octets(content)?),
+                    // Replaced by the ciphertext below (AES-GCM keeps the length).
+                    encrypted_content: OctetStringRef::new(plaintext).map_err(der_error)?,
                 },
-                // No authenticated attributes: the additional authenticated data is empty.
-                mac: octets(tag.to_vec())?,
+                // Replaced by the tag below. No authenticated attributes: the additional
+                // authenticated data is empty.
+                mac: octets(vec![0; usize::from(GCM_TAG_LEN)])?,
             },
         };
-        let der = envelope.to_der().map_err(der_error)?;
+        let mut der = envelope.to_der().map_err(der_error)?;
+
+        // The mac is the last field: its 16 bytes end the DER, after their OCTET STRING header,
+        // and the content's bytes end right before that header.
+        let tag_start = der.len() - usize::from(GCM_TAG_LEN);
+        let content_end = tag_start - 2;
+        let content_start = content_end.checked_sub(plaintext.len());
+        let content = match content_start {
+            Some(start) if der[content_end..tag_start] == [0x04, GCM_TAG_LEN] => {
+                &mut der[start..content_end]
+            }
+            _ => return Err(SealError::Seal("unexpected envelope layout".into())),
+        };
+        let cipher = Aes256Gcm::new_from_slice(content_key.as_ref())
+            .map_err(|_| SealError::Seal("content key of the wrong size".into()))?;
+        let tag = match cipher.encrypt_in_place_detached(&Nonce::from(nonce), b"", content) {
+            Ok(tag) => tag,
+            Err(_) => {
+                der.zeroize();
+                return Err(SealError::Seal(
+                    "the content is too large for AES-GCM".into(),
+                ));
+            }
+        };
+        der[tag_start..].copy_from_slice(&tag);
         let sha256 = Sha256::digest(&der).into();
         Ok(Sealed {
             der: Bytes::from(der),
             sha256,
         })
     }
+
+    /// What the SIGN evidence event records about a seal made by these recipients.
+    pub fn evidence(&self, sealed: &Sealed) -> SealEvidence {
+        SealEvidence {
+            envelope_sha256: sealed.sha256_hex(),
+            recipient_fingerprints: self.fingerprints(),
+        }
+    }
+}
+
+/// The seal's part of the evidence: the envelope's digest and who can open it. (The plaintext's
+/// digest is the signature's `biometric_data_sha256`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SealEvidence {
+    /// Hex SHA-256 of the stored envelope (the `.p7m` object's bytes).
+    pub envelope_sha256: String,
+    /// Hex SHA-256 of each recipient certificate's DER.
+    pub recipient_fingerprints: Vec<String>,
 }
 
 impl Recipient {
@@ -546,20 +586,29 @@ struct GcmParameters {
 /// `ContentInfo` holding an `AuthEnvelopedData`, encoded in one pass (no intermediate copy of
 /// the ciphertext in an `Any`).
 #[derive(Sequence)]
-struct AuthEnvelopedContentInfo {
+struct AuthEnvelopedContentInfo<'a> {
     content_type: ObjectIdentifier,
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
-    content: AuthEnvelopedData,
+    content: AuthEnvelopedData<'a>,
 }
 
 /// `AuthEnvelopedData` (RFC 5083) with the fields this service writes: no originator info, no
 /// authenticated or unauthenticated attributes. (`cms` 0.2 has no type for it.)
 #[derive(Sequence)]
-struct AuthEnvelopedData {
+struct AuthEnvelopedData<'a> {
     version: CmsVersion,
     recipient_infos: RecipientInfos,
-    auth_encrypted_content: EncryptedContentInfo,
+    auth_encrypted_content: EncryptedContentInfoRef<'a>,
     mac: OctetString,
+}
+
+/// `EncryptedContentInfo` (RFC 5652) borrowing its content, so that encoding copies it once.
+#[derive(Sequence)]
+struct EncryptedContentInfoRef<'a> {
+    content_type: ObjectIdentifier,
+    content_enc_alg: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT")]
+    encrypted_content: OctetStringRef<'a>,
 }
 
 #[cfg(test)]

@@ -141,6 +141,13 @@ fn two_recipients_each_open_it_alone() {
     assert_opens(&sealed, &plaintext, "rsa2048.key.pem", "rsa2048.crt.pem");
     assert_opens(&sealed, &plaintext, "rsa3072.key.pem", "rsa3072.crt.pem");
     assert_eq!(openssl_print(&sealed.der).matches("rsaesOaep").count(), 2);
+    let evidence = escrow.evidence(&sealed);
+    assert_eq!(
+        evidence.envelope_sha256,
+        hex::encode(Sha256::digest(&sealed.der))
+    );
+    assert_eq!(evidence.recipient_fingerprints, escrow.fingerprints());
+    assert_eq!(evidence.recipient_fingerprints.len(), 2);
 }
 
 #[test]
