@@ -108,6 +108,14 @@ pub enum SealError {
     Seal(String),
 }
 
+/// A failed seal during a request is the service's fault (the recipients were checked at
+/// start-up): a 500, whose message is logged and holds no plaintext.
+impl From<SealError> for crate::ApiError {
+    fn from(e: SealError) -> Self {
+        crate::ApiError::Internal(e.to_string())
+    }
+}
+
 /// What makes a readable certificate unusable as an escrow recipient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertificateProblem {
