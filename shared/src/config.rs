@@ -104,6 +104,33 @@ impl BucketConfig {
     }
 }
 
+// ---- Escrow: the certificates the biometric data is sealed for (see `seal`) ----------------
+
+/// The path of a PEM file holding the escrow certificates. On Lambda the file comes with the
+/// deployment (a layer mounted under `/opt`): PEM certificates do not fit in Lambda's 4 KB of
+/// environment variables, and reading them from a service at cold start would cost a call.
+pub const ESCROW_CERTS: &str = "ESCROW_CERTS";
+
+/// The escrow recipients from the file `ESCROW_CERTS` names, checked against `now`. Required:
+/// a function that stores biometric data must never run without someone to seal it for.
+pub fn escrow_recipients(
+    lookup: &impl Fn(&str) -> Option<String>,
+    now: crate::time::Timestamp,
+) -> Result<crate::seal::EscrowRecipients, ConfigError> {
+    let path = required(lookup, ESCROW_CERTS)?;
+    crate::seal::EscrowRecipients::load(std::path::Path::new(&path), now).map_err(|e| {
+        ConfigError::Invalid {
+            name: ESCROW_CERTS,
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// [`escrow_recipients`] from the process environment, now: for the sign function's `main`.
+pub fn escrow_recipients_from_env() -> Result<crate::seal::EscrowRecipients, ConfigError> {
+    escrow_recipients(&env_var, crate::time::now())
+}
+
 /// For a function's `main`: the value, or a message naming the setting and an immediate exit.
 pub fn or_exit<T>(result: Result<T, ConfigError>) -> T {
     match result {

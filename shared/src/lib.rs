@@ -17,6 +17,7 @@ pub mod model;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod seal;
 pub mod service;
 pub mod state;
 pub mod store;

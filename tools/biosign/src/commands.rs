@@ -20,6 +20,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::devkey::{self, DevKey};
+use crate::escrow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
@@ -90,9 +91,21 @@ macro_rules! with_stores {
     };
 }
 
-/// `biosign init`: prepares the store (and the dev key).
+/// `biosign init`: prepares the store (and the dev key, and the development escrow key pair
+/// unless `ESCROW_CERTS` names the escrow certificates).
 pub async fn init(options: &StoreOptions) -> anyhow::Result<String> {
     let key = DevKey::load_or_create(&options.data_dir)?;
+    let escrow = escrow::escrow_for_local(&options.data_dir)?;
+    let sealing = format!(
+        "biometric data is sealed for {} ({} certificate(s))",
+        escrow.path().display(),
+        escrow.fingerprints().len()
+    );
+    let store = init_store(options, &key).await?;
+    Ok(format!("{store}; {sealing}"))
+}
+
+async fn init_store(options: &StoreOptions, key: &DevKey) -> anyhow::Result<String> {
     match Stores::open(options).await? {
         Stores::Embedded(store) => Ok(format!(
             "embedded store ready at {}; dev key {} at {}",

@@ -7,4 +7,5 @@ pub mod capture_page;
 pub mod commands;
 pub mod devkey;
 pub mod duration;
+pub mod escrow;
 pub mod server;

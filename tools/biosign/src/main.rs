@@ -8,6 +8,7 @@ use std::sync::Arc;
 use biosign::capture_page;
 use biosign::commands::{self, CreateSignArgs, StoreOptions, Stores, TokenArgs};
 use biosign::devkey::DevKey;
+use biosign::escrow;
 use biosign::server::{self, Cors};
 use biosign::with_stores;
 use clap::{Parser, Subcommand};
@@ -62,6 +63,9 @@ enum Command {
     Token(TokenArgs),
     /// Print the public JWKS of the local dev key, to trust dev tokens elsewhere (JWT_JWKS).
     Jwks,
+    /// Print the escrow certificates biometric data is sealed for, as PEM: those in ESCROW_CERTS,
+    /// else the development escrow certificate (a summary of each goes to stderr).
+    EscrowCert,
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -106,6 +110,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jwks => {
             let key = DevKey::load_or_create(&options.data_dir)?;
             println!("{}", key.jwks_json());
+        }
+        Command::EscrowCert => {
+            let recipients = escrow::escrow_for_local(&options.data_dir)?;
+            eprintln!("# {}", recipients.path().display());
+            for r in recipients.summaries() {
+                eprintln!(
+                    "# {}: RSA {}, valid until {}, SHA-256 fingerprint {}",
+                    r.subject,
+                    r.rsa_bits,
+                    biosign_shared::time::format(&r.not_after),
+                    r.sha256_fingerprint
+                );
+            }
+            print!("{}", recipients.certificates_pem());
         }
     }
     Ok(ExitCode::SUCCESS)
