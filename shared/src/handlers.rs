@@ -15,7 +15,7 @@ use crate::evidence::RequestEvidence;
 use crate::ids::{OrgId, SignId, SignKey};
 use crate::model::GetSignResponse;
 use crate::request::{DeviceHeaders, parse_sign_body};
-use crate::route::{Route, match_path};
+use crate::route::{Route, match_request};
 use crate::service;
 use crate::store::{BlobStore, SignReader, SignWriter};
 use crate::time;
@@ -101,15 +101,16 @@ async fn respond<S, B, T>(
 ) -> Response<Body> {
     let started = Instant::now();
     let path = PathParams::of(request, route);
-    let checked = (|| {
+    let checked = async {
         // An unknown route is a 404 whoever asks, as API Gateway would answer it.
         path.check_routed()?;
-        let claims = api.auth.authenticate(request.headers())?;
+        let claims = api.auth.authenticate(request.headers()).await?;
         let key = path.validate()?;
         let inputs = validate(request)?;
         claims.authorize(route_scope(route), &key)?;
-        Ok((key, inputs))
-    })();
+        Ok::<_, ApiError>((key, inputs))
+    }
+    .await;
     let result = match checked {
         Ok((key, inputs)) => action(key, inputs).await,
         Err(e) => Err(e),
@@ -171,7 +172,7 @@ impl PathParams {
                 routed: true,
             };
         }
-        match match_path(request.uri().path()) {
+        match match_request(request.method(), request.uri().path()) {
             Some(m) if m.route == route => Self {
                 org_id: Some(m.org_id.to_owned()),
                 sign_id: Some(m.sign_id.to_owned()),
