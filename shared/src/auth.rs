@@ -37,7 +37,7 @@ enum Keys {
     /// Parsed once, at cold start (`JWT_JWKS`).
     Inline(Arc<KeySet>),
     /// Fetched from the issuer when first needed, then cached (`JWT_JWKS_URL`).
-    Remote(RemoteJwks),
+    Remote(Box<RemoteJwks>),
 }
 
 /// Verifies tokens.
@@ -80,7 +80,7 @@ impl Authenticator {
     }
 
     pub fn from_remote(remote: RemoteJwks, issuer: &str, audience: &str) -> Self {
-        Self::new(Keys::Remote(remote), issuer, audience)
+        Self::new(Keys::Remote(Box::new(remote)), issuer, audience)
     }
 
     fn new(keys: Keys, issuer: &str, audience: &str) -> Self {
