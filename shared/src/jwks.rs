@@ -173,7 +173,9 @@ pub struct RemoteJwks {
     url: String,
     options: RemoteJwksOptions,
     clock: Clock,
-    cache: tokio::sync::Mutex<Cache>,
+    cache: std::sync::Mutex<Cache>,
+    /// Held across a fetch, so that concurrent callers share one.
+    fetching: tokio::sync::Mutex<()>,
     /// Built on the first fetch, not at start-up: building it reads the system's CA bundle.
     connector: OnceLock<aws_smithy_http_client::Connector>,
 }
@@ -210,7 +212,8 @@ impl RemoteJwks {
             url: url.to_owned(),
             options,
             clock,
-            cache: tokio::sync::Mutex::new(Cache::default()),
+            cache: std::sync::Mutex::new(Cache::default()),
+            fetching: tokio::sync::Mutex::new(()),
             connector: OnceLock::new(),
         })
     }
@@ -220,22 +223,33 @@ impl RemoteJwks {
     }
 
     /// The key set to verify a token with `kid`, fetching it first when the cache is empty or
-    /// stale, or does not know `kid` (subject to the refetch interval). Concurrent callers share
-    /// one fetch: the lock is held across it, and the fetch is bounded by `fetch_timeout`.
+    /// stale, or does not know `kid` (subject to the refetch interval). A fresh set that knows
+    /// `kid` is answered at once, never behind a fetch; concurrent callers that need a fetch share
+    /// one, bounded by `fetch_timeout`.
     pub async fn key_set_for(&self, kid: &str) -> Result<Arc<KeySet>, KeyLookupError> {
-        let mut cache = self.cache.lock().await;
-        let now = (self.clock)();
-        let fresh = cache.fresh_until.is_some_and(|until| now < until);
-        if let Some(keys) = cache.keys.as_ref().filter(|k| fresh && k.contains(kid)) {
-            return Ok(Arc::clone(keys));
+        if let Some(keys) = self.cached(kid, (self.clock)()) {
+            return Ok(keys);
         }
-        let may_fetch = cache.last_attempt.is_none_or(|last| {
-            now.saturating_duration_since(last) >= self.options.min_refetch_interval
-        });
+        let _single_flight = self.fetching.lock().await;
+        let now = (self.clock)();
+        // Another caller may have fetched while this one waited.
+        if let Some(keys) = self.cached(kid, now) {
+            return Ok(keys);
+        }
+        let may_fetch = {
+            let mut cache = self.lock_cache();
+            let allowed = cache.last_attempt.is_none_or(|last| {
+                now.saturating_duration_since(last) >= self.options.min_refetch_interval
+            });
+            if allowed {
+                cache.last_attempt = Some(now);
+            }
+            allowed
+        };
         if may_fetch {
-            cache.last_attempt = Some(now);
             match self.fetch().await {
                 Ok((keys, max_age)) => {
+                    let mut cache = self.lock_cache();
                     cache.keys = Some(Arc::new(keys));
                     cache.fresh_until = Some(now + max_age);
                 }
@@ -244,6 +258,7 @@ impl RemoteJwks {
                 }
             }
         }
+        let cache = self.lock_cache();
         let usable = cache
             .fresh_until
             .is_some_and(|until| now < until + self.options.max_stale);
@@ -252,6 +267,26 @@ impl RemoteJwks {
             Some(_) => Err(KeyLookupError::UnknownKid),
             None => Err(KeyLookupError::NoKeySet),
         }
+    }
+
+    /// The cached set, if it is fresh at `now` and knows `kid`.
+    fn cached(&self, kid: &str, now: Instant) -> Option<Arc<KeySet>> {
+        let cache = self.lock_cache();
+        let fresh = cache.fresh_until.is_some_and(|until| now < until);
+        cache
+            .keys
+            .as_ref()
+            .filter(|keys| fresh && keys.contains(kid))
+            .map(Arc::clone)
+    }
+
+    /// The cache's lock, held only for reads and writes of it, never across a fetch. A panic
+    /// while it was held cannot leave it half-written (every write is one assignment), so a
+    /// poisoned lock is used as is.
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One bounded GET of the set: the parsed keys and how long they are fresh.

@@ -345,3 +345,35 @@ async fn a_slow_issuer_cannot_hold_a_request_past_the_fetch_timeout() {
     assert_eq!(outcome.unwrap_err(), NO_KEYS);
     assert_eq!(issuer.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_fetch_in_flight_does_not_hold_tokens_the_cache_can_verify() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let clock = TestClock::new();
+    let options = RemoteJwksOptions {
+        fetch_timeout: Duration::from_secs(15),
+        ..options()
+    };
+    let auth = Arc::new(authenticator(&issuer.url, options, &clock));
+    verify(&auth, "k1").await.unwrap();
+    // A forged kid, a minute later, starts a refetch that the issuer answers slowly.
+    issuer.answer(|a| a.delay = Duration::from_secs(30));
+    clock.advance(MINUTE);
+    let forged = {
+        let auth = Arc::clone(&auth);
+        tokio::spawn(async move { verify(&auth, "forged").await })
+    };
+    let started = tokio::time::timeout(GUARD, async {
+        while issuer.hits() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(started.is_ok(), "the refetch reached the issuer");
+    // Meanwhile a token of a cached, fresh key is verified at once.
+    verify(&auth, "k1").await.unwrap();
+    assert!(!forged.is_finished(), "the refetch is still in flight");
+    forged.abort();
+}
+
+const GUARD: Duration = Duration::from_secs(10);
