@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod canonical;
 pub mod config;
 pub mod error;
 pub mod evidence;
@@ -21,5 +22,6 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+pub mod timestamp;
 
 pub use error::ApiError;
