@@ -54,7 +54,8 @@ async fn a_granted_token_is_accepted_and_openssl_verifies_it() {
 async fn every_failing_tsa_is_an_error_naming_the_failure() {
     let tsa = LoopbackTsa::start().await;
     let trusted = client(&tsa.url, &tsa.ca_pem());
-    let cases: [(TsaMode, fn(&TsaError) -> bool); 6] = [
+    type Expected = fn(&TsaError) -> bool;
+    let cases: [(TsaMode, Expected); 6] = [
         (TsaMode::Down, |e| matches!(e, TsaError::Unreachable(_))),
         (TsaMode::HttpError, |e| {
             matches!(e, TsaError::HttpStatus(500))

@@ -6,4 +6,5 @@
 pub mod commands;
 pub mod devkey;
 pub mod duration;
+pub mod evidence_package;
 pub mod server;
