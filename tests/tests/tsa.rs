@@ -115,6 +115,23 @@ async fn nothing_listening_is_unreachable() {
 }
 
 #[tokio::test]
+async fn https_uses_tls_with_the_system_roots() {
+    // The loopback TSA speaks plain HTTP: an https:// client loads the system's roots, starts a
+    // TLS handshake and fails it, rather than sending the request in the clear.
+    let tsa = LoopbackTsa::start().await;
+    let https = tsa.url.replacen("http://", "https://", 1);
+    let error = client(&https, &tsa.ca_pem())
+        .request(imprint("tls"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, TsaError::Unreachable(m) if !m.contains("no TLS roots")),
+        "{error:?}"
+    );
+    assert_eq!(tsa.requests(), 0, "no query reached the plain-HTTP handler");
+}
+
+#[tokio::test]
 async fn a_changed_token_no_longer_verifies() {
     let tsa = LoopbackTsa::start().await;
     let digest = imprint("tamper");
