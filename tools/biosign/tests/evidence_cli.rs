@@ -165,6 +165,16 @@ fn verify_evidence_prints_one_line_per_check_and_exits_0_3_or_1() {
 }
 
 #[test]
+fn both_commands_have_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["export-evidence", "verify-evidence"] {
+        let output = biosign(dir.path(), &[command, "--help"]);
+        assert!(output.status.success(), "{command}");
+        assert!(text(&output.stdout).contains(&format!("Usage: biosign {command}")));
+    }
+}
+
+#[test]
 fn export_evidence_names_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     assert!(biosign(dir.path(), &["init"]).status.success());
