@@ -13,6 +13,10 @@ ensure_tools() {
     "$VENV/bin/pip" install --quiet -r scripts/requirements.txt
     echo "$want" >"$stamp"
   fi
+  # The evidence package's VERIFY.md commands run in the tests: sha256sum, openssl and jq.
+  if ! command -v jq >/dev/null; then
+    { apt-get update -qq && apt-get install -y -qq jq >/dev/null; } || { echo "cannot install jq" >&2; return 1; }
+  fi
   if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
     rustup target add aarch64-unknown-linux-gnu || { echo "cannot install the aarch64 Rust target" >&2; return 1; }
   fi

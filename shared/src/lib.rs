@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod canonical;
 pub mod config;
 pub mod error;
 pub mod evidence;
@@ -26,5 +27,6 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+pub mod timestamp;
 
 pub use error::ApiError;

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub mod lambda;
 pub mod store_contract;
+pub mod tsa;
 
 /// Set by `scripts/test` to the moto server it started.
 pub const MOTO_URL_VAR: &str = "BIOSIGN_TEST_MOTO_URL";

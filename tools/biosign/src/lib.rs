@@ -8,4 +8,5 @@ pub mod commands;
 pub mod devkey;
 pub mod duration;
 pub mod escrow;
+pub mod evidence_package;
 pub mod server;

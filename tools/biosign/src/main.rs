@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use biosign::capture_page;
 use biosign::commands::{self, CreateSignArgs, StoreOptions, Stores, TokenArgs};
 use biosign::devkey::DevKey;
 use biosign::escrow;
+use biosign::evidence_package::{self, Package};
 use biosign::server::{self, Cors};
 use biosign::with_stores;
+use biosign_shared::timestamp::{self, TrustedCerts};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -59,6 +62,26 @@ enum Command {
         #[arg(long)]
         sign_id: String,
     },
+    /// Write a sign's evidence package: events, image, sealed biometric data, timestamp token and
+    /// how to check them offline (docs/evidence.md).
+    ExportEvidence {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        sign_id: String,
+        /// The ZIP to create (an existing file is never replaced).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an evidence package offline: one line per check; exit 0 if all hold, 3 if any
+    /// fails, 1 if the file cannot be read.
+    VerifyEvidence {
+        /// The package (ZIP).
+        file: PathBuf,
+        /// The TSA's CA certificate(s), PEM: also check who signed the timestamp token.
+        #[arg(long, value_name = "FILE")]
+        tsa_ca: Option<PathBuf>,
+    },
     /// Print a JWT signed with the local dev key (the key `serve` trusts without JWT_JWKS).
     Token(TokenArgs),
     /// Print the public JWKS of the local dev key, to trust dev tokens elsewhere (JWT_JWKS).
@@ -100,6 +123,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?);
             print_json(&report)?;
             if !report.chain.is_valid() {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::ExportEvidence { org, sign_id, out } => {
+            let stores = Stores::open(options).await?;
+            let tsa_certs = std::env::var_os(timestamp::TSA_CERTS).map(PathBuf::from);
+            let package = with_stores!(stores, |signs, blobs| {
+                evidence_package::export_evidence(
+                    &signs,
+                    &blobs,
+                    &org,
+                    &sign_id,
+                    tsa_certs.as_deref(),
+                )
+                .await?
+            });
+            package.write_new(&out)?;
+            println!(
+                "biosign: wrote {} ({} entries)",
+                out.display(),
+                package.entries.len()
+            );
+        }
+        Command::VerifyEvidence { file, tsa_ca } => {
+            let tsa_ca = tsa_ca
+                .map(|path| TrustedCerts::load(&path).map_err(|e| anyhow::anyhow!("--tsa-ca: {e}")))
+                .transpose()?;
+            let package = Package::read(&file)?;
+            let report = evidence_package::verify_package(&package, tsa_ca.as_ref());
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if !report.passed() {
                 return Ok(ExitCode::from(3));
             }
         }

@@ -1,0 +1,157 @@
+//! The RFC 3161 client against a TSA on loopback (`openssl ts -reply`): a granted token is
+//! checked and OpenSSL agrees with it; every way a TSA can fail is an error naming the failure.
+
+use std::path::Path;
+
+use biosign_e2e::tsa::{LoopbackTsa, TsaKey, TsaMode, unused_loopback_url};
+use biosign_shared::timestamp::{SignerTrust, TrustedCerts, TsaClient, TsaError, verify_response};
+use sha2::{Digest, Sha256};
+
+fn client(url: &str, trusted: &Path) -> TsaClient {
+    let trusted = TrustedCerts::load(trusted).expect("the TSA's PEM reads");
+    TsaClient::new(url, trusted).expect("a loopback URL is allowed")
+}
+
+fn imprint(seed: &str) -> [u8; 32] {
+    Sha256::digest(seed.as_bytes()).into()
+}
+
+#[tokio::test]
+async fn a_granted_token_is_accepted_and_openssl_verifies_it() {
+    for key in [TsaKey::Rsa, TsaKey::RsaCertSignedWithPss, TsaKey::EcdsaP256] {
+        let tsa = LoopbackTsa::start_with(key).await;
+        // Trusting the signer itself, or the CA it chains to through the token's certificates.
+        for trusted in [tsa.signer_pem(), tsa.ca_pem()] {
+            let digest = imprint(&format!("{key:?} {}", trusted.display()));
+            let token = client(&tsa.url, &trusted)
+                .request(digest)
+                .await
+                .unwrap_or_else(|e| panic!("{key:?}, trusting {}: {e}", trusted.display()));
+            assert_eq!(token.imprint, digest);
+            assert_eq!(token.tsa_name, "CN=tsa.test,O=biosign tests");
+            let age = chrono::Utc::now() - token.gen_time;
+            assert!(age.num_minutes().abs() < 5, "genTime {}", token.gen_time);
+            tsa.openssl_verify(&token.der, &hex::encode(digest))
+                .unwrap_or_else(|e| panic!("{key:?}: openssl refuses the token: {e}"));
+            // The offline verifier reads the same facts from the stored bytes.
+            let facts = verify_response(&token.der, SignerTrust::TokenCertificate).unwrap();
+            assert_eq!(
+                (facts.gen_time, facts.imprint, facts.tsa_name.as_str()),
+                (token.gen_time, digest, token.tsa_name.as_str())
+            );
+            assert!(
+                facts.gen_time_text.contains('.'),
+                "the TSA writes milliseconds: {}",
+                facts.gen_time_text
+            );
+            assert_eq!(facts.policy, "1.3.6.1.4.1.55555.1");
+        }
+        assert_eq!(tsa.requests(), 2);
+    }
+}
+
+#[tokio::test]
+async fn every_failing_tsa_is_an_error_naming_the_failure() {
+    let tsa = LoopbackTsa::start().await;
+    let trusted = client(&tsa.url, &tsa.ca_pem());
+    type Expected = fn(&TsaError) -> bool;
+    let cases: [(TsaMode, Expected); 6] = [
+        (TsaMode::Down, |e| matches!(e, TsaError::Unreachable(_))),
+        (TsaMode::HttpError, |e| {
+            matches!(e, TsaError::HttpStatus(500))
+        }),
+        (TsaMode::BadStatus, |e| {
+            matches!(e, TsaError::NotGranted { status, detail }
+                if status == "Rejection" && detail.contains("test TSA refuses"))
+        }),
+        (TsaMode::WrongNonce, |e| {
+            matches!(e, TsaError::NonceMismatch)
+        }),
+        (TsaMode::WrongImprint, |e| {
+            matches!(e, TsaError::ImprintMismatch)
+        }),
+        (TsaMode::UntrustedSigner, |e| {
+            matches!(e, TsaError::UntrustedSigner(_))
+        }),
+    ];
+    for (mode, expected) in cases {
+        tsa.set_mode(mode);
+        let error = trusted
+            .request(imprint("x"))
+            .await
+            .expect_err(&format!("{mode:?} must fail"));
+        assert!(expected(&error), "{mode:?}: {error:?}");
+    }
+    // The stranger's token is refused when the TSA's own certificate is the only one trusted.
+    tsa.set_mode(TsaMode::UntrustedSigner);
+    let pinned = client(&tsa.url, &tsa.signer_pem());
+    let error = pinned.request(imprint("x")).await.unwrap_err();
+    assert!(matches!(error, TsaError::UntrustedSigner(_)), "{error:?}");
+    // And once the TSA behaves, the same client gets a token.
+    tsa.set_mode(TsaMode::Good);
+    assert!(trusted.request(imprint("x")).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_slow_tsa_is_given_up_on() {
+    let tsa = LoopbackTsa::start().await;
+    tsa.set_mode(TsaMode::Slow);
+    let error = client(&tsa.url, &tsa.ca_pem())
+        .request(imprint("slow"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TsaError::Timeout(_)), "{error:?}");
+    assert_eq!(error.to_string(), "the TSA did not answer within 3000 ms");
+}
+
+#[tokio::test]
+async fn nothing_listening_is_unreachable() {
+    let tsa = LoopbackTsa::start().await;
+    let error = client(&unused_loopback_url(), &tsa.ca_pem())
+        .request(imprint("none"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TsaError::Unreachable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn https_uses_tls_with_the_system_roots() {
+    // The loopback TSA speaks plain HTTP: an https:// client loads the system's roots, starts a
+    // TLS handshake and fails it, rather than sending the request in the clear.
+    let tsa = LoopbackTsa::start().await;
+    let https = tsa.url.replacen("http://", "https://", 1);
+    let error = client(&https, &tsa.ca_pem())
+        .request(imprint("tls"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, TsaError::Unreachable(m) if !m.contains("no TLS roots")),
+        "{error:?}"
+    );
+    assert_eq!(tsa.requests(), 0, "no query reached the plain-HTTP handler");
+}
+
+#[tokio::test]
+async fn a_changed_token_no_longer_verifies() {
+    let tsa = LoopbackTsa::start().await;
+    let digest = imprint("tamper");
+    let token = client(&tsa.url, &tsa.ca_pem())
+        .request(digest)
+        .await
+        .unwrap();
+    // Flip one bit of the imprint inside the TSTInfo: the signed message digest no longer holds.
+    let at = token
+        .der
+        .windows(32)
+        .position(|w| w == digest)
+        .expect("the imprint is in the token");
+    let mut changed = token.der.to_vec();
+    changed[at] ^= 1;
+    let error = verify_response(&changed, SignerTrust::TokenCertificate).unwrap_err();
+    assert!(matches!(error, TsaError::BadSignature(_)), "{error:?}");
+    assert!(tsa.openssl_verify(&changed, &hex::encode(digest)).is_err());
+    // Trusting the other CA, the genuine token is refused.
+    let other = TrustedCerts::load(&tsa.other_ca_pem()).unwrap();
+    let error = verify_response(&token.der, SignerTrust::Anchors(&other)).unwrap_err();
+    assert!(matches!(error, TsaError::UntrustedSigner(_)), "{error:?}");
+}
