@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod capture;
 pub mod config;
 pub mod error;
 pub mod evidence;
