@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use biosign::capture_cmd::{self, ConvertArgs, SampleArgs};
 use biosign::commands::{self, CreateSignArgs, StoreOptions, Stores, TokenArgs};
 use biosign::devkey::DevKey;
 use biosign::server::{self, Cors};
@@ -61,6 +62,12 @@ enum Command {
     Token(TokenArgs),
     /// Print the public JWKS of the local dev key, to trust dev tokens elsewhere (JWT_JWKS).
     Jwks,
+    /// Convert biometric data between sigdata/1 and ISO/IEC 19794-7, offline; data the API would
+    /// refuse is refused with the API's message (exit 1).
+    Convert(ConvertArgs),
+    /// Print a sign request body: a synthetic pen signature (sigdata/1 or ISO/IEC 19794-7) and
+    /// the PNG rendered from its strokes.
+    SampleSignature(SampleArgs),
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -106,6 +113,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let key = DevKey::load_or_create(&options.data_dir)?;
             println!("{}", key.jwks_json());
         }
+        Command::Convert(args) => {
+            for note in capture_cmd::convert(&args)? {
+                eprintln!("biosign: note: {note}");
+            }
+        }
+        Command::SampleSignature(args) => println!("{}", capture_cmd::sample_body(&args)?),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -140,10 +153,14 @@ async fn serve(
                 ..TokenArgs::for_org("demo")
             };
             let token = commands::mint_token(&key, &token_args)?;
+            let signature = commands::write_demo_signature(&options.data_dir)?;
             println!(
                 "\nCreated a demo sign. Try the whole flow (the token is valid for 12 hours):\n"
             );
-            println!("{}", commands::walkthrough(&base_url, &sign, &token));
+            println!(
+                "{}",
+                commands::walkthrough(&base_url, &sign, &token, &signature)
+            );
         }
     }
     let cors = Arc::new(Cors {
