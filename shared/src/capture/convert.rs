@@ -280,7 +280,7 @@ impl AxisMap {
     fn new(
         axis: iso19794_7::Axis,
         px_per_unit: f64,
-        values: impl Iterator<Item = f64> + Clone,
+        values: impl Iterator<Item = f64>,
         name: &str,
     ) -> Result<Self, ConversionError> {
         let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {

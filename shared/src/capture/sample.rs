@@ -117,7 +117,7 @@ impl Shape {
 
 /// The capture, deterministic for its options.
 pub fn document(options: &SampleOptions) -> Document {
-    let mut random = Random(options.seed ^ 0x5eed_0f_b10_5160);
+    let mut random = Random(options.seed ^ 0x0005_eed0_fb10_5160);
     let strokes_wanted = 5 + (random.next() % 4) as usize;
     let durations: Vec<f64> = (0..strokes_wanted)
         .map(|_| random.between(0.6, 1.4))

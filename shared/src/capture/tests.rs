@@ -304,7 +304,8 @@ fn at_most_100000_samples_in_all() {
 #[test]
 fn values_out_of_range_name_their_path() {
     let base = || document(vec![line(20, 0.0, 11.0, 1.0)]);
-    let cases: Vec<(Box<dyn Fn(&mut Document)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut Document)>;
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|d| d.strokes[0].x[3] = 600.5),
             "biometric_data: strokes[0].x[3]: 600.5 is outside [0, 600]",
