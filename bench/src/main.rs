@@ -238,6 +238,23 @@ fn sign_cpu(bench: &Bench, payload: &payload::Payload) -> SignFigures {
     }
 }
 
+/// Median time of checking the payload's decoded biometric data as the sign does (parse, the
+/// format's rules, the quality rules and the summary), alone.
+fn validation_cpu(payload: &payload::Payload) -> Duration {
+    let samples = (0..SAMPLES + WARMUP)
+        .map(|_| {
+            let started = Instant::now();
+            let checked = biosign_shared::capture::validate(black_box(&payload.biometric_data));
+            let elapsed = started.elapsed();
+            assert!(checked.is_ok(), "{:?}", checked.err());
+            drop(black_box(checked));
+            elapsed
+        })
+        .skip(WARMUP)
+        .collect();
+    median(samples)
+}
+
 /// Median time of a GET and of a preview.
 fn get_and_preview_cpu(bench: &Bench) -> (Duration, Duration) {
     let signs = bench.fresh_signs(SAMPLES + WARMUP, true);
@@ -389,6 +406,20 @@ fn in_process_rows(bench: &Bench, row: &mut Row) {
                 micros(figures.handler),
                 micros(figures.floor),
                 payload.body.len()
+            ),
+        );
+        let validation = validation_cpu(payload);
+        row(
+            &format!("of which biometric validation ÷ handler, {}", payload.name),
+            format!(
+                "{:.2}",
+                validation.as_secs_f64() / figures.handler.as_secs_f64()
+            ),
+            "-",
+            format!(
+                "parse, rules and summary of the {} byte capture: {}",
+                payload.biometric_data.len(),
+                micros(validation)
             ),
         );
     }

@@ -1,16 +1,19 @@
-//! The payloads: a typical signature (about 30 KB of biometric data, a 20 KB PNG) and the
-//! largest the contract allows (307,200 base64 characters of biometric data, a real PNG whose
-//! data URL is 512,000 characters).
+//! The payloads: a typical signature (a synthetic ten-second pen capture at 240 Hz in sigdata/1,
+//! as `biosign sample-signature` makes it, and the PNG of its strokes) and the largest the contract
+//! allows (a pen capture of exactly 307,200 base64 characters, a real PNG whose data URL is
+//! 512,000 characters).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use biosign_shared::capture::sample::{self, SampleOptions};
 
 const PNG_PREFIX: &str = "data:image/png;base64,";
 
-/// A JSON sign request body and its size.
+/// A JSON sign request body, and its decoded biometric data (to time the validation alone).
 pub struct Payload {
-    pub name: &'static str,
+    pub name: String,
     pub body: Vec<u8>,
+    pub biometric_data: Vec<u8>,
 }
 
 /// Deterministic, incompressible bytes (xorshift), so PNG compression cannot shrink the image.
@@ -68,19 +71,46 @@ fn body(biometric: &[u8], png: &[u8]) -> Vec<u8> {
 }
 
 pub fn typical() -> Payload {
+    let signature = sample::pen_signature(1);
     Payload {
-        name: "typical (30 KB data, 20 KB PNG)",
-        body: body(&noise(30_000, 1), &png_of_size(20_000)),
+        name: format!(
+            "typical (10 s pen capture: {} KB sigdata/1, {} KB PNG)",
+            signature.biometric_data.len() / 1000,
+            signature.png.len() / 1000
+        ),
+        body: body(&signature.biometric_data, &signature.png),
+        biometric_data: signature.biometric_data,
     }
+}
+
+/// The longest pen capture whose sigdata/1 fits 230,400 bytes (307,200 base64 characters),
+/// padded to exactly that with trailing whitespace (still the same JSON).
+fn largest_capture() -> Vec<u8> {
+    const LIMIT: usize = 307_200 / 4 * 3;
+    let capture = |seconds: f64| {
+        sample::document(&SampleOptions {
+            seconds,
+            ..SampleOptions::pen(2)
+        })
+        .to_json()
+    };
+    let mut seconds = 10.0;
+    while capture(seconds + 1.0).len() <= LIMIT {
+        seconds += 1.0;
+    }
+    let mut json = capture(seconds);
+    json.resize(LIMIT, b' ');
+    json
 }
 
 pub fn maximum() -> Payload {
     // The largest sizes whose base64 fits the limits exactly (multiples of 4 characters).
-    let biometric = noise(307_200 / 4 * 3, 2);
+    let biometric = largest_capture();
     let png = png_of_size((512_000 - PNG_PREFIX.len()) / 4 * 3);
     let payload = Payload {
-        name: "maximum (307,200 + 512,000 chars)",
+        name: "maximum (307,200 + 512,000 chars)".into(),
         body: body(&biometric, &png),
+        biometric_data: biometric,
     };
     let value: serde_json::Value = serde_json::from_slice(&payload.body).expect("json");
     assert_eq!(

@@ -11,6 +11,9 @@ pub enum ApiError {
     Parameter(String),
     #[error("{0}")]
     InvalidInput(String),
+    /// Well-formed biometric data that cannot be a handwritten signature (a quality rule).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -35,6 +38,7 @@ impl ErrorKind {
     pub const PARAMETER_ERROR: Self = Self::new(400, "MDOC_000", "PARAMETER_ERROR");
     pub const INTERNAL_SERVER_ERROR: Self = Self::new(500, "MDOC_001", "INTERNAL_SERVER_ERROR");
     pub const INVALID_INPUT: Self = Self::new(400, "MDOC_002", "INVALID_INPUT");
+    pub const UNPROCESSABLE_ENTITY: Self = Self::new(422, "MDOC_002", "UNPROCESSABLE_ENTITY");
     pub const UNAUTHORIZED: Self = Self::new(401, "MDOC_003", "UNAUTHORIZED");
     pub const RESOURCE_NOT_FOUND: Self = Self::new(404, "MDOC_004", "RESOURCE_NOT_FOUND");
     pub const NO_LONGER_AVAILABLE: Self =
@@ -42,10 +46,11 @@ impl ErrorKind {
     pub const CONFLICT: Self = Self::new(409, "MDOC_006", "CONFLICT");
 
     /// Every row, for documentation and tests.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::PARAMETER_ERROR,
         Self::INTERNAL_SERVER_ERROR,
         Self::INVALID_INPUT,
+        Self::UNPROCESSABLE_ENTITY,
         Self::UNAUTHORIZED,
         Self::RESOURCE_NOT_FOUND,
         Self::NO_LONGER_AVAILABLE,
@@ -66,6 +71,7 @@ impl ApiError {
         match self {
             Self::Parameter(_) => ErrorKind::PARAMETER_ERROR,
             Self::InvalidInput(_) => ErrorKind::INVALID_INPUT,
+            Self::Unprocessable(_) => ErrorKind::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => ErrorKind::UNAUTHORIZED,
             Self::NotFound(_) => ErrorKind::RESOURCE_NOT_FOUND,
             Self::Conflict(_) => ErrorKind::CONFLICT,
@@ -79,6 +85,7 @@ impl ApiError {
         match self {
             Self::Parameter(d)
             | Self::InvalidInput(d)
+            | Self::Unprocessable(d)
             | Self::Unauthorized(d)
             | Self::NotFound(d)
             | Self::Conflict(d)
@@ -161,6 +168,12 @@ mod tests {
                 400,
                 "MDOC_002",
                 "INVALID_INPUT",
+            ),
+            (
+                ApiError::Unprocessable("x".into()),
+                422,
+                "MDOC_002",
+                "UNPROCESSABLE_ENTITY",
             ),
             (
                 ApiError::Unauthorized("x".into()),

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod aws;
 pub mod canonical;
+pub mod capture;
 pub mod config;
 pub mod error;
 pub mod evidence;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::capture::BiometricSummary;
 use crate::ids::{OrgId, SignId, SignKey};
 use crate::time::{self, Timestamp};
 
@@ -74,6 +75,8 @@ pub struct SignatureSummary {
     pub image_format: ImageFormat,
     pub image_width: u32,
     pub image_height: u32,
+    /// Counts of the biometric capture (`biometric-data.md`), never its coordinates.
+    pub biometric: BiometricSummary,
 }
 
 /// Where a sign's two blobs live in the blob store.

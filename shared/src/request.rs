@@ -11,6 +11,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::ApiError;
+use crate::capture::{self, Capture};
 use crate::evidence::Location;
 use crate::image;
 use crate::model::{ImageFormat, SignatureSummary};
@@ -181,8 +182,14 @@ pub fn parse_sign_body(
         .signature_image
         .ok_or_else(|| invalid("signature_image: is required".into()))?;
 
-    let biometric_data = decode_biometric_data(&biometric_text)?;
+    // Every 400 before any 422: the capture's structure, then the image, then its quality. The
+    // quality is assessed before the image is decoded, so that the capture's columns are freed
+    // first (a lower peak of memory), and reported after it.
+    let (biometric_data, capture) = decode_biometric_data(&biometric_text)?;
+    let assessed = capture.assess();
+    drop(capture);
     let (image, format, width, height) = decode_signature_image(&image_text)?;
+    let biometric = assessed?;
     let image_sha256: [u8; 32] = Sha256::digest(&image).into();
     let biometric_data_sha256: [u8; 32] = Sha256::digest(&biometric_data).into();
     let summary = SignatureSummary {
@@ -191,6 +198,7 @@ pub fn parse_sign_body(
         image_format: format,
         image_width: width,
         image_height: height,
+        biometric,
     };
     Ok(ValidSignature {
         biometric_data: Bytes::from(biometric_data),
@@ -237,7 +245,9 @@ fn char_len(s: &str) -> usize {
     }
 }
 
-fn decode_biometric_data(text: &str) -> Result<Vec<u8>, ApiError> {
+/// The decoded bytes and the capture they hold, structurally valid (every 400 of
+/// `biometric-data.md`); its quality (422) is assessed by the caller, after the image's 400s.
+fn decode_biometric_data(text: &str) -> Result<(Vec<u8>, Capture), ApiError> {
     const FIELD: &str = "biometric_data";
     if char_len(text) > MAX_BIOMETRIC_DATA_CHARS {
         return Err(ApiError::InvalidInput(format!(
@@ -250,7 +260,8 @@ fn decode_biometric_data(text: &str) -> Result<Vec<u8>, ApiError> {
             "{FIELD}: must decode to at least 1 byte"
         )));
     }
-    Ok(bytes)
+    let capture = capture::parse(&bytes)?;
+    Ok((bytes, capture))
 }
 
 fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
@@ -303,7 +314,7 @@ pub(crate) mod tests {
     use super::*;
     use lambda_http::http::HeaderValue;
 
-    pub use crate::testing::{jpeg_header as jpeg, png_header as png};
+    pub use crate::testing::{jpeg_header as jpeg, minimal_capture, png_header as png};
 
     fn body(biometric: &str, image: &str) -> Vec<u8> {
         serde_json::to_vec(
@@ -314,6 +325,11 @@ pub(crate) mod tests {
 
     fn b64(bytes: &[u8]) -> String {
         STANDARD.encode(bytes)
+    }
+
+    /// Valid biometric data, base64: for the tests about everything else.
+    fn capture() -> String {
+        b64(&minimal_capture())
     }
 
     fn err(content_type: Option<&str>, body: &[u8]) -> String {
@@ -330,13 +346,13 @@ pub(crate) mod tests {
         let png = png(300, 120);
         let ok = parse_sign_body(
             Some("application/json; charset=utf-8"),
-            &body(&b64(b"pen"), &b64(&png)),
+            &body(&capture(), &b64(&png)),
         )
         .unwrap();
-        assert_eq!(&ok.biometric_data[..], b"pen");
+        assert_eq!(&ok.biometric_data[..], &minimal_capture()[..]);
         assert_eq!(
             ok.summary.biometric_data_sha256,
-            hex::encode(Sha256::digest(b"pen"))
+            hex::encode(Sha256::digest(minimal_capture()))
         );
         assert_eq!(ok.summary.image_sha256, hex::encode(Sha256::digest(&png)));
         assert_eq!(
@@ -349,7 +365,7 @@ pub(crate) mod tests {
         );
 
         let with_prefix = format!("data:image/png;base64,{}", b64(&png));
-        let ok = parse_sign_body(JSON, &body(&b64(b"pen"), &with_prefix)).unwrap();
+        let ok = parse_sign_body(JSON, &body(&capture(), &with_prefix)).unwrap();
         assert_eq!(
             &ok.image[..],
             &png[..],
@@ -360,7 +376,7 @@ pub(crate) mod tests {
         let ok = parse_sign_body(
             JSON,
             &body(
-                &b64(b"pen"),
+                &capture(),
                 &format!("data:image/jpeg;base64,{}", b64(&jpeg)),
             ),
         )
@@ -377,16 +393,20 @@ pub(crate) mod tests {
 
     #[test]
     fn escaped_slashes_in_base64_are_accepted() {
-        // Some JSON encoders write the base64 '/' as '\/'.
+        // Some JSON encoders write the base64 '/' as '\/'. ASCII JSON never encodes to a '/'
+        // (a 6-bit group of ones needs a byte '?' or above 0x7f), so the capture is sent as ISO.
         let image = b64(&png(1, 1));
-        let data = b64(&[0xff, 0xff, 0xfe]); // "///+"
-        assert!(data.contains('/'));
+        let (capture, _) = crate::capture::validate(&minimal_capture()).unwrap();
+        let data = crate::capture::convert::convert(&capture, crate::capture::Format::Iso19794_7)
+            .unwrap()
+            .bytes;
+        assert!(b64(&data).contains('/'));
         let body = format!(
             r#"{{"biometric_data":"{}","signature_image":"{image}"}}"#,
-            data.replace('/', "\\/")
+            b64(&data).replace('/', "\\/")
         );
         let ok = parse_sign_body(JSON, body.as_bytes()).unwrap();
-        assert_eq!(&ok.biometric_data[..], &[0xff, 0xff, 0xfe]);
+        assert_eq!(&ok.biometric_data[..], &data[..]);
     }
 
     #[test]
@@ -441,8 +461,11 @@ pub(crate) mod tests {
     #[test]
     fn biometric_data_size_boundary_is_exact() {
         let png = b64(&png(1, 1));
-        // 307,200 base64 characters decode to 230,400 bytes: accepted.
-        let at_limit = b64(&vec![7u8; MAX_BIOMETRIC_DATA_CHARS / 4 * 3]);
+        // 307,200 base64 characters decode to 230,400 bytes: a capture padded with trailing
+        // spaces (still the same JSON) to exactly that is accepted.
+        let mut data = minimal_capture();
+        data.resize(MAX_BIOMETRIC_DATA_CHARS / 4 * 3, b' ');
+        let at_limit = b64(&data);
         assert_eq!(at_limit.len(), MAX_BIOMETRIC_DATA_CHARS);
         assert!(parse_sign_body(JSON, &body(&at_limit, &png)).is_ok());
         let over = format!("{at_limit}AAAA");
@@ -464,17 +487,17 @@ pub(crate) mod tests {
         assert!(
             text.len() <= MAX_SIGNATURE_IMAGE_CHARS && text.len() + 4 > MAX_SIGNATURE_IMAGE_CHARS
         );
-        assert!(parse_sign_body(JSON, &body("AA==", &text)).is_ok());
+        assert!(parse_sign_body(JSON, &body(&capture(), &text)).is_ok());
         let exact = b64(&{
             let mut p = image.clone();
             p.resize(MAX_SIGNATURE_IMAGE_CHARS / 4 * 3, 0);
             p
         });
         assert_eq!(exact.len(), MAX_SIGNATURE_IMAGE_CHARS);
-        assert!(parse_sign_body(JSON, &body("AA==", &exact)).is_ok());
+        assert!(parse_sign_body(JSON, &body(&capture(), &exact)).is_ok());
         let over = format!("{prefix}{exact}");
         assert!(
-            err(JSON, &body("AA==", &over))
+            err(JSON, &body(&capture(), &over))
                 .starts_with("signature_image: must be at most 512000 characters")
         );
     }
@@ -493,7 +516,7 @@ pub(crate) mod tests {
             err(JSON, &body("", &png)),
             "biometric_data: must decode to at least 1 byte"
         );
-        let d = err(JSON, &body("AA==", "data:image/png;base64,@@@@"));
+        let d = err(JSON, &body(&capture(), "data:image/png;base64,@@@@"));
         assert!(
             d.starts_with("signature_image: must be standard padded base64"),
             "{d}"
@@ -503,34 +526,34 @@ pub(crate) mod tests {
     #[test]
     fn image_is_checked_by_content() {
         assert_eq!(
-            err(JSON, &body("AA==", &b64(b"GIF89a......"))),
+            err(JSON, &body(&capture(), &b64(b"GIF89a......"))),
             "signature_image: not a PNG or JPEG image"
         );
         assert_eq!(
-            err(JSON, &body("AA==", "")),
+            err(JSON, &body(&capture(), "")),
             "signature_image: not a PNG or JPEG image"
         );
         let jpeg_as_png = format!("data:image/png;base64,{}", b64(&jpeg(5, 5)));
         assert_eq!(
-            err(JSON, &body("AA==", &jpeg_as_png)),
+            err(JSON, &body(&capture(), &jpeg_as_png)),
             "signature_image: the data URL prefix does not match the image content"
         );
         let gif_prefix = format!("data:image/gif;base64,{}", b64(&png(5, 5)));
         assert!(
-            err(JSON, &body("AA==", &gif_prefix))
+            err(JSON, &body(&capture(), &gif_prefix))
                 .starts_with("signature_image: the only data URL prefixes")
         );
         let mut truncated = png(5, 5);
         truncated.truncate(20);
-        assert!(err(JSON, &body("AA==", &b64(&truncated))).starts_with("signature_image: the"));
+        assert!(err(JSON, &body(&capture(), &b64(&truncated))).starts_with("signature_image: the"));
         let mut no_ihdr = png(5, 5);
         no_ihdr[12..16].copy_from_slice(b"IDAT");
         assert!(
-            err(JSON, &body("AA==", &b64(&no_ihdr)))
+            err(JSON, &body(&capture(), &b64(&no_ihdr)))
                 .starts_with("signature_image: the PNG header is malformed: ")
         );
         assert!(
-            err(JSON, &body("AA==", &b64(&[0xff, 0xd8, 0xff, 0xe0])))
+            err(JSON, &body(&capture(), &b64(&[0xff, 0xd8, 0xff, 0xe0])))
                 .starts_with("signature_image: the JPEG header is malformed: ")
         );
     }
@@ -581,20 +604,84 @@ pub(crate) mod tests {
     fn image_dimensions_boundaries() {
         for (w, h) in [(1, 1), (4096, 4096), (1, 4096)] {
             assert!(
-                parse_sign_body(JSON, &body("AA==", &b64(&png(w, h)))).is_ok(),
+                parse_sign_body(JSON, &body(&capture(), &b64(&png(w, h)))).is_ok(),
                 "{w}x{h}"
             );
             assert!(
-                parse_sign_body(JSON, &body("AA==", &b64(&jpeg(w as u16, h as u16)))).is_ok(),
+                parse_sign_body(JSON, &body(&capture(), &b64(&jpeg(w as u16, h as u16)))).is_ok(),
                 "{w}x{h}"
             );
         }
         for (w, h) in [(0, 1), (1, 0), (4097, 1), (1, 4097)] {
-            let d = err(JSON, &body("AA==", &b64(&png(w, h))));
+            let d = err(JSON, &body(&capture(), &b64(&png(w, h))));
             assert!(
                 d.starts_with("signature_image: width and height must each be between 1 and 4096"),
                 "{d}"
             );
+        }
+    }
+
+    #[test]
+    fn biometric_data_must_be_a_capture_of_a_known_format() {
+        let png = b64(&png(10, 10));
+        assert_eq!(
+            err(JSON, &body(&b64(b"pen"), &png)),
+            crate::capture::UNKNOWN_FORMAT
+        );
+        let broken = br#"{"format":"sigdata/1","capture":{"width":0,"height":1,"pointer_type":"pen"},"strokes":[]}"#;
+        assert_eq!(
+            err(JSON, &body(&b64(broken), &png)),
+            "biometric_data: capture.width: must be in (0, 10000], got 0"
+        );
+        let ok = parse_sign_body(JSON, &body(&capture(), &png)).unwrap();
+        assert_eq!(
+            serde_json::to_value(&ok.summary.biometric).unwrap(),
+            serde_json::json!({"format": "sigdata/1", "strokes": 1, "samples": 24,
+                "duration_ms": 460, "pressure": true, "pointer_type": "pen"})
+        );
+    }
+
+    #[test]
+    fn a_capture_of_no_signature_is_422_but_only_after_every_400() {
+        let one_dot = br#"{"format":"sigdata/1","capture":{"width":600,"height":200,"pointer_type":"pen"},"strokes":[{"t":[0],"x":[10],"y":[12],"p":[0.5]}]}"#;
+        match parse_sign_body(JSON, &body(&b64(one_dot), &b64(&png(10, 10)))) {
+            Err(ApiError::Unprocessable(d)) => {
+                assert_eq!(d, "biometric_data: 1 sample (at least 20 needed)")
+            }
+            other => panic!("expected 422, got {other:?}"),
+        }
+        // A bad image is a 400, which comes before the capture's 422.
+        assert_eq!(
+            err(JSON, &body(&b64(one_dot), &b64(b"GIF89a"))),
+            "signature_image: not a PNG or JPEG image"
+        );
+        // The capture's own 400s come before the image's.
+        assert_eq!(
+            err(JSON, &body(&b64(b"pen"), &b64(b"GIF89a"))),
+            crate::capture::UNKNOWN_FORMAT
+        );
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            /// Whatever the biometric data, the answer is a 400 or 422 naming it, never a 500.
+            #[test]
+            fn any_biometric_data_is_answered_by_name(data in proptest::collection::vec(any::<u8>(), 1..400)) {
+                let result = parse_sign_body(JSON, &body(&b64(&data), &b64(&png(10, 10))));
+                match result {
+                    Ok(_) => {}
+                    Err(ApiError::InvalidInput(d) | ApiError::Unprocessable(d)) => {
+                        prop_assert!(d.starts_with("biometric_data: "), "{}", d)
+                    }
+                    Err(other) => prop_assert!(false, "{other:?}"),
+                }
+            }
         }
     }
 

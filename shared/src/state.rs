@@ -189,6 +189,14 @@ mod tests {
             image_format: ImageFormat::Png,
             image_width: 10,
             image_height: 10,
+            biometric: crate::capture::BiometricSummary {
+                format: crate::capture::Format::Sigdata1,
+                strokes: 1,
+                samples: 20,
+                duration_ms: 500,
+                pressure: false,
+                pointer_type: Some(crate::capture::PointerType::Pen),
+            },
         }
     }
 

@@ -1,5 +1,6 @@
 //! Fixtures for tests and benchmarks: small real images of any size the validation accepts, a
-//! sample sign, and a local Lambda Runtime API to run the function binaries against.
+//! small valid capture, a sample sign, and a local Lambda Runtime API to run the function
+//! binaries against.
 
 #[cfg(feature = "testing")]
 pub mod runtime_api;
@@ -81,6 +82,21 @@ pub fn jpeg_header(width: u16, height: u16) -> Vec<u8> {
     }
     out.extend_from_slice(&[0xff, 0xd9]);
     out
+}
+
+/// A small capture that passes every rule of `biometric-data.md`: sigdata/1, one pen stroke of
+/// 24 samples every 20 ms along a 46 px line, with pressure. For tests that need valid biometric
+/// data but are about something else; `capture::sample` has realistic ones.
+pub fn minimal_capture() -> Vec<u8> {
+    let column = |f: &dyn Fn(u32) -> String| (0..24).map(f).collect::<Vec<_>>().join(",");
+    format!(
+        r#"{{"format":"sigdata/1","capture":{{"width":300,"height":100,"pointer_type":"pen"}},"strokes":[{{"t":[{}],"x":[{}],"y":[{}],"p":[{}]}}]}}"#,
+        column(&|i| (i * 20).to_string()),
+        column(&|i| (40 + 2 * i).to_string()),
+        column(&|i| (50 + i % 3).to_string()),
+        column(&|i| format!("0.{}", 30 + i)),
+    )
+    .into_bytes()
 }
 
 /// Starts a function binary with each required setting missing in turn (and once with a

@@ -146,16 +146,41 @@ pub struct Signature {
 }
 
 impl Signature {
-    /// A distinct signature per `seed`: a PNG header with `seed` in its trailing bytes.
+    /// A distinct, realistic signature per `seed`: a synthetic ten-second pen capture in
+    /// sigdata/1 (`biosign sample-signature --seed`) and the PNG rendered from its strokes.
     pub fn sample(seed: u32) -> Self {
-        let mut image = biosign_shared::testing::png_header(400, 150);
-        image.extend_from_slice(format!("pixels-{seed}").as_bytes());
-        let biometric_data =
-            format!(r#"{{"strokes":[[{{"x":{seed},"y":2,"p":0.4,"t":0}}]]}}"#).into_bytes();
+        let sample = biosign_shared::capture::sample::pen_signature(u64::from(seed));
         Self {
-            biometric_data,
-            image,
+            biometric_data: sample.biometric_data,
+            image: sample.png,
         }
+    }
+
+    /// The same capture as [`Signature::sample`], as an ISO/IEC 19794-7 record.
+    pub fn iso_sample(seed: u32) -> Self {
+        use biosign_shared::capture::{self, Format, convert};
+        let sigdata = Self::sample(seed);
+        let (capture, _) = capture::validate(&sigdata.biometric_data).expect("a valid sample");
+        let iso = convert::convert(&capture, Format::Iso19794_7).expect("converts to ISO");
+        Self {
+            biometric_data: iso.bytes,
+            ..sigdata
+        }
+    }
+
+    /// Any biometric data, with a valid image.
+    pub fn with_biometric_data(biometric_data: &[u8]) -> Self {
+        Self {
+            biometric_data: biometric_data.to_vec(),
+            ..Self::sample(1)
+        }
+    }
+
+    /// What GET must show as `signature.biometric` for this signature.
+    pub fn biometric_summary(&self) -> Value {
+        let (_, summary) =
+            biosign_shared::capture::validate(&self.biometric_data).expect("valid biometric data");
+        serde_json::to_value(summary).expect("a summary is JSON")
     }
 
     pub fn body(&self) -> Value {

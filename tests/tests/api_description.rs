@@ -187,3 +187,41 @@ fn the_sam_local_env_file_names_exactly_the_variables_of_each_function() {
         assert!(endpoint.starts_with("http://"), "{function}: {endpoint}");
     }
 }
+
+/// schemathesis's example phase sends the sign operation's `example`: it must be a signature the
+/// service accepts (a real capture and a real PNG), so that the phase reaches the 204 path.
+#[test]
+fn the_sign_example_is_a_signature_the_service_accepts() {
+    let openapi = load("openapi.yaml");
+    let operation = &openapi["paths"]["/v1/orgs/{org_id}/biometric_signs/{sign_id}/sign"]["post"];
+    let example = &operation["requestBody"]["content"]["application/json"]["example"];
+    let body = serde_json::json!({
+        "biometric_data": example["biometric_data"].as_str().expect("an example biometric_data"),
+        "signature_image": example["signature_image"].as_str().expect("an example image"),
+    });
+    let signature = biosign_shared::request::parse_sign_body(
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+    .expect("the example is accepted");
+    assert_eq!(signature.summary.image_format.content_type(), "image/png");
+    assert!(signature.summary.biometric.samples >= 20);
+    assert!(operation["responses"]["422"].as_hash().is_some());
+}
+
+#[test]
+fn openapi_error_titles_are_the_code_titles() {
+    let openapi = load("openapi.yaml");
+    let titles: BTreeSet<String> = openapi["components"]["schemas"]["ErrorsResponse"]["properties"]
+        ["errors"]["items"]["properties"]["title"]["enum"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let expected: BTreeSet<String> = biosign_shared::error::ErrorKind::ALL
+        .iter()
+        .map(|k| k.title.to_owned())
+        .collect();
+    assert_eq!(titles, expected);
+}

@@ -96,9 +96,13 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
         json!({
             "image_sha256": signature.image_sha256(),
             "biometric_data_sha256": signature.biometric_sha256(),
-            "image_format": "png", "image_width": 400, "image_height": 150,
+            "image_format": "png", "image_width": 600, "image_height": 200,
+            "biometric": signature.biometric_summary(),
         })
     );
+    assert_eq!(got.body["signature"]["biometric"]["format"], "sigdata/1");
+    assert_eq!(got.body["signature"]["biometric"]["pointer_type"], "pen");
+    assert_eq!(got.body["signature"]["biometric"]["pressure"], true);
     let text = String::from_utf8(got.raw.clone()).unwrap();
     for secret in [
         "signs/",
@@ -247,8 +251,9 @@ async fn invalid_bodies_are_rejected_with_the_field_named(env: TestEnv) {
         (json_ct, json!({"biometric_data": "AAAA", "signature_image": good.body()["signature_image"], "x": 1}).to_string().into_bytes(), "body:"),
         (json_ct, json!({"biometric_data": "not base64!", "signature_image": good.body()["signature_image"]}).to_string().into_bytes(), "biometric_data:"),
         (json_ct, json!({"biometric_data": "", "signature_image": good.body()["signature_image"]}).to_string().into_bytes(), "biometric_data:"),
-        (json_ct, json!({"biometric_data": "AAAA", "signature_image": "R0lGODlhAQABAAAAACw="}).to_string().into_bytes(), "signature_image: not a PNG or JPEG"),
-        (json_ct, json!({"biometric_data": "AAAA", "signature_image": base64_png(5000, 10)}).to_string().into_bytes(), "signature_image: width and height"),
+        (json_ct, json!({"biometric_data": good.body()["biometric_data"], "signature_image": "R0lGODlhAQABAAAAACw="}).to_string().into_bytes(), "signature_image: not a PNG or JPEG"),
+        (json_ct, json!({"biometric_data": good.body()["biometric_data"], "signature_image": base64_png(5000, 10)}).to_string().into_bytes(), "signature_image: width and height"),
+        (json_ct, json!({"biometric_data": "AAAA", "signature_image": good.body()["signature_image"]}).to_string().into_bytes(), "biometric_data: unknown format"),
         (json_ct, json!({"biometric_data": "A".repeat(307_204), "signature_image": good.body()["signature_image"]}).to_string().into_bytes(), "biometric_data: must be at most"),
         (json_ct, vec![b' '; 1024 * 1024 + 1], "body: must be at most"),
     ];
@@ -1081,6 +1086,160 @@ async fn malformed_image_headers_are_refused_and_nothing_is_stored(env: TestEnv)
         .assert_no_content();
 }
 
+/// The demo body `biosign serve` printed before biometric data had rules: one point of an
+/// ad-hoc JSON shape.
+const OLD_DEMO_BIOMETRIC_DATA: &[u8] = br#"{"strokes":[[{"x":10,"y":12,"p":0.5,"t":0}]]}"#;
+
+/// The same single dot, as sigdata/1: well-formed, and not a signature.
+const ONE_DOT: &[u8] = br#"{"format":"sigdata/1","capture":{"width":600,"height":200,"pointer_type":"pen"},"strokes":[{"t":[0],"x":[10],"y":[12],"p":[0.5]}]}"#;
+
+/// A capture of `samples` samples every 20 ms along a line.
+fn line_capture(samples: usize) -> Vec<u8> {
+    let column = |f: &dyn Fn(usize) -> usize| {
+        (0..samples)
+            .map(|i| f(i).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        r#"{{"format":"sigdata/1","capture":{{"width":600,"height":200,"pointer_type":"touch"}},"strokes":[{{"t":[{}],"x":[{}],"y":[{}]}}]}}"#,
+        column(&|i| i * 20),
+        column(&|i| 100 + 3 * i),
+        column(&|_| 80)
+    )
+    .into_bytes()
+}
+
+async fn refused_captures_store_nothing_and_add_no_evidence(env: TestEnv) {
+    let sign = env.create_sign("acme", true, "P7D").await;
+    let token = env.full_token("acme");
+    let id = sign.sign_id.as_str();
+    env.preview("acme", id, Some(&token))
+        .await
+        .assert_no_content();
+    let before = env.report("acme", id).await;
+
+    let mut unequal = String::from_utf8(line_capture(24)).unwrap();
+    unequal = unequal.replacen("\"t\":[0,", "\"t\":[", 1);
+    let iso = Signature::iso_sample(3).biometric_data;
+    let truncated_iso = iso[..iso.len() - 3].to_vec();
+    let cases: Vec<(Vec<u8>, u16, &str, &str)> = vec![
+        (
+            OLD_DEMO_BIOMETRIC_DATA.to_vec(),
+            400,
+            "INVALID_INPUT",
+            "biometric_data: unknown format (expected sigdata/1 or ISO/IEC 19794-7)",
+        ),
+        (
+            b"\x89PNG\r\n\x1a\n not a capture".to_vec(),
+            400,
+            "INVALID_INPUT",
+            "biometric_data: unknown format (expected sigdata/1 or ISO/IEC 19794-7)",
+        ),
+        (
+            unequal.into_bytes(),
+            400,
+            "INVALID_INPUT",
+            "biometric_data: strokes[0].t: 23 values, x has 24",
+        ),
+        (truncated_iso, 400, "INVALID_INPUT", "biometric_data: byte "),
+        (
+            ONE_DOT.to_vec(),
+            422,
+            "UNPROCESSABLE_ENTITY",
+            "biometric_data: 1 sample (at least 20 needed)",
+        ),
+        (
+            line_capture(19),
+            422,
+            "UNPROCESSABLE_ENTITY",
+            "biometric_data: 19 samples (at least 20 needed)",
+        ),
+    ];
+    for (data, status, title, details) in cases {
+        env.sign("acme", id, &token, &Signature::with_biometric_data(&data))
+            .await
+            .assert_error(status, "MDOC_002", title, details);
+    }
+    assert!(
+        env.blob_keys().await.is_empty(),
+        "a refused capture stores no blob"
+    );
+    let after = env.report("acme", id).await;
+    assert_eq!(after.sign, before.sign, "the sign is unchanged");
+    assert_eq!(after.events, before.events, "no evidence event was added");
+    assert_eq!(
+        env.get("acme", id, Some(&token)).await.body["signature"],
+        Value::Null
+    );
+
+    // A capture's quality is part of the body step: it is answered before authorization
+    // against the path and before the sign's own state (not found, not previewed, expired).
+    let one_dot = Signature::with_biometric_data(ONE_DOT);
+    let wrong_org = env.full_token("globex");
+    let not_previewed = env.create_sign("acme", true, "P7D").await;
+    let expired = env.create_sign("acme", false, "-PT1S").await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    for (sign_id, token) in [
+        (id, &wrong_org),
+        (not_previewed.sign_id.as_str(), &token),
+        (expired.sign_id.as_str(), &token),
+        (missing.as_str(), &token),
+    ] {
+        env.sign("acme", sign_id, token, &one_dot)
+            .await
+            .assert_error(
+                422,
+                "MDOC_002",
+                "UNPROCESSABLE_ENTITY",
+                "biometric_data: 1 sample",
+            );
+    }
+    assert!(env.blob_keys().await.is_empty());
+}
+
+async fn realistic_captures_of_both_formats_are_signed_and_summarised(env: TestEnv) {
+    let token = env.full_token("acme");
+    let sigdata = Signature::sample(11);
+    let iso = Signature::iso_sample(12);
+    for (signature, format, pointer_type) in [
+        (&sigdata, "sigdata/1", json!("pen")),
+        (&iso, "iso19794-7:2007", Value::Null),
+    ] {
+        let sign = env.create_sign("acme", false, "P7D").await;
+        env.sign("acme", &sign.sign_id, &token, signature)
+            .await
+            .assert_no_content();
+        let got = env.get("acme", &sign.sign_id, Some(&token)).await;
+        let biometric = &got.body["signature"]["biometric"];
+        assert_eq!(biometric, &signature.biometric_summary());
+        assert_eq!(biometric["format"], format);
+        assert_eq!(biometric["pointer_type"], pointer_type);
+        assert_eq!(biometric["pressure"], true);
+        assert!(
+            biometric["samples"].as_u64().unwrap() > 2_000,
+            "{biometric}"
+        );
+        assert!(biometric["strokes"].as_u64().unwrap() >= 5, "{biometric}");
+        let duration = biometric["duration_ms"].as_u64().unwrap();
+        assert!((9_000..=10_500).contains(&duration), "{biometric}");
+        // The summary is evidence too: the SIGN event carries it.
+        let report = env.report("acme", &sign.sign_id).await;
+        let event = report.events.last().expect("the SIGN event");
+        assert_eq!(
+            serde_json::to_value(&event.signature.as_ref().unwrap().biometric).unwrap(),
+            *biometric
+        );
+        assert!(report.chain.is_valid());
+    }
+    // The same pen signature in both formats summarises alike, but for the format and pointer.
+    let as_iso = Signature::iso_sample(11).biometric_summary();
+    let as_sigdata = sigdata.biometric_summary();
+    for field in ["strokes", "samples", "duration_ms", "pressure"] {
+        assert_eq!(as_iso[field], as_sigdata[field], "{field}");
+    }
+}
+
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod embedded {
@@ -1123,6 +1282,8 @@ on_both_stores!(
     claims_of_the_wrong_type_are_refused,
     only_exact_paths_are_routes,
     malformed_image_headers_are_refused_and_nothing_is_stored,
+    refused_captures_store_nothing_and_add_no_evidence,
+    realistic_captures_of_both_formats_are_signed_and_summarised,
 );
 
 /// On S3, objects are encrypted: AES256 by default, the configured KMS key otherwise.

@@ -1,6 +1,6 @@
 //! The tool's commands, as functions the CLI (and the end-to-end tests) call.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -377,30 +377,38 @@ pub fn api<S, B: BlobStore>(signs: S, blobs: B, auth: Authenticator) -> Arc<Api<
     })
 }
 
-/// A tiny real PNG (1×1), for the printed walk-through.
-pub const DEMO_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+/// Writes the demo's sign request body (`biosign sample-signature`, seed 1) into the data
+/// directory, for the walk-through's `curl --data-binary @FILE` (too large for a command line).
+pub fn write_demo_signature(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let body = crate::capture_cmd::sample_body(&crate::capture_cmd::SampleArgs {
+        seed: 1,
+        format: crate::capture_cmd::FormatArg::Sigdata1,
+    })?;
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("demo-signature.json");
+    std::fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
+    Ok(std::path::absolute(&path).unwrap_or(path))
+}
 
-/// The walk-through `serve` prints for a sign: ready-to-paste `curl` commands with a token.
-pub fn walkthrough(base_url: &str, sign: &SignRecord, token: &str) -> String {
+/// The walk-through `serve` prints for a sign: ready-to-paste `curl` commands with a token, the
+/// signature being the body in `signature` (see [`write_demo_signature`]).
+pub fn walkthrough(base_url: &str, sign: &SignRecord, token: &str, signature: &Path) -> String {
     let url = format!(
         "{base_url}/v1/orgs/{}/biometric_signs/{}",
         sign.org_id, sign.sign_id
     );
     let device = "-H 'x-installation_id: 5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11' -H 'x-fingerprint: 3f8a1c2e9b7d4f60a1b2c3d4e5f60718' -H 'x-location: 40.4168,-3.7038'";
-    let biometric = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        br#"{"strokes":[[{"x":10,"y":12,"p":0.5,"t":0}]]}"#,
-    );
+    let signature = signature.display();
     format!(
         "export TOKEN='{token}'\n\n\
          # 1. Load the sign (status PENDING)\n\
          curl -s -H \"Authorization: Bearer $TOKEN\" {url}\n\n\
          # 2. Record that the documents were previewed (204)\n\
          curl -s -i -X POST -H \"Authorization: Bearer $TOKEN\" {device} {url}/preview\n\n\
-         # 3. Sign (204)\n\
+         # 3. Sign (204) with a synthetic pen signature (make another: biosign sample-signature --seed 2)\n\
          curl -s -i -X POST -H \"Authorization: Bearer $TOKEN\" {device} -H 'Content-Type: application/json' \\\n  \
-         -d '{{\"biometric_data\":\"{biometric}\",\"signature_image\":\"data:image/png;base64,{DEMO_PNG_BASE64}\"}}' {url}/sign\n\n\
-         # 4. Load it again (status SIGNED, with the digests)\n\
+         --data-binary @'{signature}' {url}/sign\n\n\
+         # 4. Load it again (status SIGNED, with the digests and the capture's summary)\n\
          curl -s -H \"Authorization: Bearer $TOKEN\" {url}\n"
     )
 }

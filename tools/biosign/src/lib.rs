@@ -3,6 +3,7 @@
 //! inspect signs; mint tokens with a local development key).
 #![forbid(unsafe_code)]
 
+pub mod capture_cmd;
 pub mod capture_page;
 pub mod commands;
 pub mod devkey;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use biosign::capture_cmd::{self, ConvertArgs, SampleArgs};
 use biosign::capture_page;
 use biosign::commands::{self, CreateSignArgs, StoreOptions, Stores, TokenArgs};
 use biosign::devkey::DevKey;
@@ -89,6 +90,12 @@ enum Command {
     /// Print the escrow certificates biometric data is sealed for, as PEM: those in ESCROW_CERTS,
     /// else the development escrow certificate (a summary of each goes to stderr).
     EscrowCert,
+    /// Convert biometric data between sigdata/1 and ISO/IEC 19794-7, offline; data the API would
+    /// refuse is refused with the API's message (exit 1).
+    Convert(ConvertArgs),
+    /// Print a sign request body: a synthetic pen signature (sigdata/1 or ISO/IEC 19794-7) and
+    /// the PNG rendered from its strokes.
+    SampleSignature(SampleArgs),
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -181,6 +188,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             print!("{}", recipients.certificates_pem());
         }
+        Command::Convert(args) => {
+            for note in capture_cmd::convert(&args)? {
+                eprintln!("biosign: note: {note}");
+            }
+        }
+        Command::SampleSignature(args) => println!("{}", capture_cmd::sample_body(&args)?),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -223,11 +236,15 @@ async fn serve(
                 },
             )?;
             let link = capture_page::link(&base_url, &sign.org_id, &sign.sign_id, &signer_token);
+            let signature = commands::write_demo_signature(&options.data_dir)?;
             println!(
                 "\nCreated a demo sign. Sign it in a browser (the link is valid for 12 hours):\n\n  {link}"
             );
             println!("\nOr try the whole flow with curl (the token is valid for 12 hours):\n");
-            println!("{}", commands::walkthrough(&base_url, &sign, &token));
+            println!(
+                "{}",
+                commands::walkthrough(&base_url, &sign, &token, &signature)
+            );
         }
     }
     let cors = Arc::new(Cors {

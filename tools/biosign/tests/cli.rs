@@ -45,6 +45,8 @@ fn every_command_has_help() {
         Some("cancel-sign"),
         Some("show-sign"),
         Some("token"),
+        Some("convert"),
+        Some("sample-signature"),
     ] {
         let mut args: Vec<&str> = command.into_iter().collect();
         args.push("--help");
@@ -96,6 +98,87 @@ fn bad_arguments_exit_2_and_bad_values_exit_1_naming_the_option() {
             "{args:?}: {}",
             stderr(&output)
         );
+    }
+}
+
+/// `sample-signature` prints a body the API accepts; `convert` turns its capture into ISO and
+/// back, through files and through standard input and output, and refuses what the API refuses
+/// with the API's message and exit code 1.
+#[test]
+fn sample_signature_and_convert_through_files_and_pipes() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let body = stdout_json(&biosign(dir.path(), &["sample-signature", "--seed", "5"]));
+    let again = stdout_json(&biosign(dir.path(), &["sample-signature", "--seed", "5"]));
+    assert_eq!(body, again, "the same seed gives the same body");
+    assert!(
+        body["signature_image"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,iVBORw0KGgo")
+    );
+    let capture = base64::engine::general_purpose::STANDARD
+        .decode(body["biometric_data"].as_str().unwrap())
+        .unwrap();
+    let sigdata = dir.path().join("capture.json");
+    std::fs::write(&sigdata, &capture).unwrap();
+
+    let iso = dir.path().join("capture.iso");
+    let output = biosign(
+        dir.path(),
+        &[
+            "convert",
+            "--to",
+            "iso19794-7",
+            sigdata.to_str().unwrap(),
+            iso.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let iso_bytes = std::fs::read(&iso).unwrap();
+    assert!(iso_bytes.starts_with(b"SDI\0 10\0"));
+
+    let mut child = Command::new(BIN)
+        .args(["convert", "--to", "sigdata/1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &iso_bytes).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let back: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let original: Value = serde_json::from_slice(&capture).unwrap();
+    assert_eq!(back["format"], "sigdata/1");
+    let samples = |v: &Value| -> usize {
+        v["strokes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["x"].as_array().unwrap().len())
+            .sum()
+    };
+    assert_eq!(samples(&back), samples(&original));
+
+    let bad = dir.path().join("bad.bin");
+    for (content, message) in [
+        (
+            &b"pen"[..],
+            "biometric_data: unknown format (expected sigdata/1 or ISO/IEC 19794-7)",
+        ),
+        (
+            br#"{"format":"sigdata/1","capture":{"width":600,"height":200,"pointer_type":"pen"},"strokes":[{"t":[0],"x":[10],"y":[12]}]}"#,
+            "biometric_data: 1 sample (at least 20 needed)",
+        ),
+    ] {
+        std::fs::write(&bad, content).unwrap();
+        let output = biosign(
+            dir.path(),
+            &["convert", "--to", "iso19794-7", bad.to_str().unwrap()],
+        );
+        assert_eq!(output.status.code(), Some(1));
+        assert!(stderr(&output).contains(message), "{}", stderr(&output));
+        assert!(output.stdout.is_empty());
     }
 }
 
@@ -290,6 +373,10 @@ fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
     assert_eq!(out.matches("HTTP/1.1 204 No Content").count(), 2, "{out}");
     assert!(out.contains("\"status\":\"SIGNED\""), "{out}");
     assert!(out.contains("\"image_format\":\"png\""), "{out}");
+    assert!(
+        out.contains("\"biometric\":{\"format\":\"sigdata/1\",\"strokes\":"),
+        "the summary of the demo's synthetic pen capture: {out}"
+    );
 
     let requests: Vec<&Value> = logs
         .iter()
@@ -328,7 +415,11 @@ fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
         .unwrap()
         .trim_end_matches('\'');
     let signature_part = token.rsplit('.').next().unwrap();
-    let biometric = "eyJzdHJva2VzIjpbW3sieCI6MTAsInkiOjEyLCJwIjowLjUsInQiOjB9XV19";
+    let demo: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("demo-signature.json")).unwrap())
+            .unwrap();
+    let biometric = &demo["biometric_data"].as_str().unwrap()[..64];
+    let image = &demo["signature_image"].as_str().unwrap()["data:image/png;base64,".len()..][..64];
     let all_logs = logs
         .iter()
         .map(Value::to_string)
@@ -337,7 +428,7 @@ fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
     for secret in [
         signature_part,
         biometric,
-        biosign::commands::DEMO_PNG_BASE64,
+        image,
         "3f8a1c2e9b7d4f60a1b2c3d4e5f60718",
         "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11",
     ] {
