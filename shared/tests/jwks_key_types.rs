@@ -151,7 +151,8 @@ fn one_jwks_may_hold_every_accepted_key_type() {
 
 #[test]
 fn a_symmetric_key_is_refused() {
-    let oct = json!({"kty": "oct", "kid": "shared-secret", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"});
+    let oct =
+        json!({"kty": "oct", "kid": "shared-secret", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"});
     assert_eq!(
         refusal(&[jwk(ED25519_JWK), oct]),
         r#"JWKS key "shared-secret": symmetric keys are refused"#
