@@ -355,7 +355,7 @@ async fn json_errors_name_the_field_without_a_position(env: TestEnv) {
     let image = image.as_str().unwrap();
     let cases: Vec<(String, &str)> = vec![
         (
-            format!("{{\n  \"biometric_data\": \"AAAA\",\n  \"signature_image\": 12\n}}\n"),
+            "{\n  \"biometric_data\": \"AAAA\",\n  \"signature_image\": 12\n}\n".to_owned(),
             "signature_image: invalid type: integer `12`, expected a string",
         ),
         (
