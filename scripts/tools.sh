@@ -26,3 +26,19 @@ ensure_tools() {
 build_lambdas() {
   PATH="$VENV/bin:$PATH" cargo lambda build --release --arm64 --locked -p get-sign -p preview-sign -p submit-sign
 }
+
+# A free TCP port on the loopback interface.
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits up to 15 s for something to listen on loopback port $1.
+wait_for_port() {
+  for _ in $(seq 1 150); do
+    if "$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
