@@ -13,7 +13,7 @@ use biosign_shared::ApiError;
 use biosign_shared::handlers::{self, Api};
 use biosign_shared::request::MAX_BODY_BYTES;
 use biosign_shared::route::{Route, match_path};
-use biosign_shared::store::{BlobStore, SignReader, SignWriter};
+use biosign_shared::store::{BlobStore, SealingBlobStore, SignReader, SignWriter};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -60,7 +60,7 @@ type HttpResponse = Response<Full<Bytes>>;
 /// Serves until `shutdown` completes.
 pub async fn run<S, B>(
     listener: TcpListener,
-    api: Arc<Api<S, B>>,
+    api: Arc<Api<S, SealingBlobStore<B>>>,
     cors: Arc<Cors>,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -96,7 +96,7 @@ pub async fn run<S, B>(
 }
 
 async fn handle<S, B>(
-    api: &Api<S, B>,
+    api: &Api<S, SealingBlobStore<B>>,
     cors: &Cors,
     request: Request<Incoming>,
     peer: SocketAddr,
