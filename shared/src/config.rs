@@ -1,13 +1,15 @@
 //! Configuration, read once at cold start. A missing or invalid setting stops the process at
 //! once with a message naming the variable.
 
-use crate::auth::{Authenticator, JwksError};
+use crate::auth::Authenticator;
 use crate::error::ErrorDocs;
+use crate::jwks::RemoteJwksOptions;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const BUCKET_NAME: &str = "BUCKET_NAME";
 pub const KMS_KEY_ID: &str = "KMS_KEY_ID";
 pub const JWT_JWKS: &str = "JWT_JWKS";
+pub const JWT_JWKS_URL: &str = "JWT_JWKS_URL";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
 pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const ERROR_DOCS_URL: &str = "ERROR_DOCS_URL";
@@ -52,20 +54,36 @@ pub fn required(
     optional(lookup, name).ok_or(ConfigError::Missing(name))
 }
 
-/// The authenticator from `JWT_JWKS`, `JWT_ISSUER` and `JWT_AUDIENCE`.
+// --- Token verification: JWT_JWKS or JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE ---
+
+/// The authenticator from `JWT_ISSUER`, `JWT_AUDIENCE` and exactly one key source: `JWT_JWKS`
+/// (the set inline, parsed now) or `JWT_JWKS_URL` (the issuer's set, fetched when first needed:
+/// never at start-up, which would slow every cold start).
 pub fn authenticator(
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<Authenticator, ConfigError> {
-    let jwks = required(lookup, JWT_JWKS)?;
     let issuer = required(lookup, JWT_ISSUER)?;
     let audience = required(lookup, JWT_AUDIENCE)?;
-    Authenticator::from_jwks_json(&jwks, &issuer, &audience).map_err(|e: JwksError| {
-        ConfigError::Invalid {
-            name: JWT_JWKS,
-            reason: e.to_string(),
-        }
-    })
+    let invalid = |name, reason: String| ConfigError::Invalid { name, reason };
+    match (optional(lookup, JWT_JWKS), optional(lookup, JWT_JWKS_URL)) {
+        (Some(_), Some(_)) => Err(invalid(
+            JWT_JWKS_URL,
+            format!("set either {JWT_JWKS} or {JWT_JWKS_URL}, not both"),
+        )),
+        (Some(jwks), None) => Authenticator::from_jwks_json(&jwks, &issuer, &audience)
+            .map_err(|e| invalid(JWT_JWKS, e.to_string())),
+        (None, Some(url)) => Authenticator::from_jwks_url(
+            url.trim(),
+            RemoteJwksOptions::default(),
+            &issuer,
+            &audience,
+        )
+        .map_err(|e| invalid(JWT_JWKS_URL, e.to_string())),
+        (None, None) => Err(ConfigError::Missing("JWT_JWKS (or JWT_JWKS_URL)")),
+    }
 }
+
+// --- end of token verification ---
 
 pub fn error_docs(lookup: &impl Fn(&str) -> Option<String>) -> ErrorDocs {
     ErrorDocs::new(
@@ -197,6 +215,40 @@ mod tests {
             .filter(|(k, _)| *k != "BUCKET_NAME")
             .collect();
         assert!(FunctionConfig::from_lookup(env(&no_bucket)).is_ok());
+    }
+
+    #[test]
+    fn takes_a_jwks_url_instead_of_an_inline_set_but_not_both() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            FunctionConfig::from_lookup(env(&pairs))
+        };
+        assert!(with(&[("JWT_JWKS_URL", "https://idp.example/jwks.json")]).is_ok());
+        assert!(with(&[("JWT_JWKS_URL", "http://127.0.0.1:8080/jwks.json")]).is_ok());
+        for (extra, culprit) in [
+            (
+                vec![("JWT_JWKS_URL", "http://idp.example/jwks.json")],
+                "JWT_JWKS_URL",
+            ),
+            (vec![("JWT_JWKS_URL", "not a url")], "JWT_JWKS_URL"),
+            (
+                vec![
+                    ("JWT_JWKS", JWKS),
+                    ("JWT_JWKS_URL", "https://idp.example/jwks.json"),
+                ],
+                "not both",
+            ),
+            (vec![], "JWT_JWKS (or JWT_JWKS_URL)"),
+        ] {
+            let err = with(&extra).unwrap_err().to_string();
+            assert!(err.contains(culprit), "{extra:?}: {err}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::evidence::RequestEvidence;
 use crate::ids::{OrgId, SignId, SignKey};
 use crate::request::{DeviceHeaders, parse_sign_body};
 use crate::response::{GetSignResponse, json_response, no_content};
-use crate::route::{Route, match_path};
+use crate::route::{Route, match_request};
 use crate::service;
 use crate::store::{BlobStore, SealingBlobStore, SignReader, SignWriter};
 use crate::time;
@@ -104,7 +104,7 @@ async fn respond<S, B, T>(
 ) -> Response<Body> {
     let started = Instant::now();
     let meta = RequestMeta::of(request, route);
-    let result = match check(api, request, &meta, inputs) {
+    let result = match check(api, request, &meta, inputs).await {
         Ok((key, inputs)) => action(key, inputs).await,
         Err(e) => Err(e),
     };
@@ -125,14 +125,14 @@ async fn respond<S, B, T>(
 /// it) → authentication (401) → path parameters, then `inputs` for headers and body (400) →
 /// authorization against the path (401). What the sign itself allows (404, 409, 410) is the
 /// action's to find out.
-fn check<S, B, T>(
+async fn check<S, B, T>(
     api: &Api<S, B>,
     request: &Request,
     meta: &RequestMeta,
     inputs: impl FnOnce(&Request, &RequestMeta) -> Result<T, ApiError>,
 ) -> Result<(SignKey, T), ApiError> {
     let path = meta.path.as_ref().ok_or_else(ApiError::unknown_route)?;
-    let claims = api.auth.authenticate(request.headers())?;
+    let claims = api.auth.authenticate(request.headers()).await?;
     let key = path.key()?;
     let inputs = inputs(request, meta)?;
     claims.authorize(route_scope(meta.route), &key)?;
@@ -250,7 +250,7 @@ fn path_ids(request: &Request, route: Route) -> Option<PathIds> {
     if let Some((org_id, sign_id)) = from_gateway {
         return Some(PathIds::parse(org_id, sign_id));
     }
-    match match_path(request.uri().path()) {
+    match match_request(request.method(), request.uri().path()) {
         Some(m) if m.route == route => Some(PathIds::parse(m.org_id, m.sign_id)),
         _ => None,
     }

@@ -12,6 +12,8 @@ pub mod error;
 pub mod evidence;
 pub mod handlers;
 pub mod ids;
+pub mod image;
+pub mod jwks;
 pub mod logging;
 pub mod model;
 pub mod request;

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ApiError;
 use crate::evidence::Location;
+use crate::image;
 use crate::model::{ImageFormat, SignatureSummary};
 
 pub const INSTALLATION_ID: &str = "x-installation_id";
@@ -260,9 +261,6 @@ fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
     })
 }
 
-const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
-const JPEG_MAGIC: &[u8] = b"\xff\xd8\xff";
-
 fn decode_signature_image(text: &str) -> Result<(Vec<u8>, ImageFormat, u32, u32), ApiError> {
     const FIELD: &str = "signature_image";
     let bad = |d: &str| ApiError::InvalidInput(format!("{FIELD}: {d}"));
@@ -283,33 +281,21 @@ fn decode_signature_image(text: &str) -> Result<(Vec<u8>, ImageFormat, u32, u32)
         (None, text)
     };
     let image = decode_base64(FIELD, payload)?;
-    let format = if image.starts_with(PNG_MAGIC) {
-        ImageFormat::Png
-    } else if image.starts_with(JPEG_MAGIC) {
-        ImageFormat::Jpeg
-    } else {
-        return Err(bad("not a PNG or JPEG image"));
-    };
-    if claimed.is_some_and(|c| c != format) {
+    // The prefix is checked against the magic bytes before the header is parsed: a JPEG sent as
+    // PNG is told so, not that its PNG header is malformed.
+    let sniffed = image::sniff(&image).ok_or_else(|| bad("not a PNG or JPEG image"))?;
+    if claimed.is_some_and(|c| c != sniffed) {
         return Err(bad("the data URL prefix does not match the image content"));
     }
-    // A PNG's first chunk must be IHDR; imagesize reads the size from where it would be.
-    if format == ImageFormat::Png && image.get(12..16) != Some(b"IHDR".as_slice()) {
-        return Err(bad("the PNG header is malformed"));
-    }
-    let size = imagesize::blob_size(&image).map_err(|_| bad("the image header is malformed"))?;
-    let side = |v: usize| {
-        u32::try_from(v)
-            .ok()
-            .filter(|v| (1..=MAX_IMAGE_SIDE).contains(v))
-    };
-    match (side(size.width), side(size.height)) {
-        (Some(w), Some(h)) => Ok((image, format, w, h)),
-        _ => Err(bad(&format!(
+    let header = image::read_header(&image).map_err(|e| bad(&e.to_string()))?;
+    let side = |v: u32| (1..=MAX_IMAGE_SIDE).contains(&v);
+    if !side(header.width) || !side(header.height) {
+        return Err(bad(&format!(
             "width and height must each be between 1 and {MAX_IMAGE_SIDE} pixels (got {}x{})",
-            size.width, size.height
-        ))),
+            header.width, header.height
+        )));
     }
+    Ok((image, header.format, header.width, header.height))
 }
 
 #[cfg(test)]
@@ -539,14 +525,56 @@ pub(crate) mod tests {
         assert!(err(JSON, &body("AA==", &b64(&truncated))).starts_with("signature_image: the"));
         let mut no_ihdr = png(5, 5);
         no_ihdr[12..16].copy_from_slice(b"IDAT");
-        assert_eq!(
-            err(JSON, &body("AA==", &b64(&no_ihdr))),
-            "signature_image: the PNG header is malformed"
+        assert!(
+            err(JSON, &body("AA==", &b64(&no_ihdr)))
+                .starts_with("signature_image: the PNG header is malformed: ")
         );
-        assert_eq!(
-            err(JSON, &body("AA==", &b64(&[0xff, 0xd8, 0xff, 0xe0]))),
-            "signature_image: the image header is malformed"
+        assert!(
+            err(JSON, &body("AA==", &b64(&[0xff, 0xd8, 0xff, 0xe0])))
+                .starts_with("signature_image: the JPEG header is malformed: ")
         );
+    }
+
+    /// The findings of the outside review: each header parses as a real decoder would.
+    #[test]
+    fn image_headers_that_do_not_parse_are_refused() {
+        let png_with = |at: usize, value: u8| {
+            let mut image = png(5, 5);
+            image[at] = value;
+            let crc = crate::testing::png_crc(&image[12..29]);
+            image[29..33].copy_from_slice(&crc.to_be_bytes());
+            image
+        };
+        let mut zero_length_ihdr = png(5, 5);
+        zero_length_ihdr[8..12].copy_from_slice(&0u32.to_be_bytes());
+        let mut bad_crc = png(5, 5);
+        bad_crc[32] ^= 1;
+        let jpeg = jpeg(5, 5);
+        let sof_at = jpeg.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+        let mut soi_and_sof_only = vec![0xff, 0xd8];
+        soi_and_sof_only.extend_from_slice(&jpeg[sof_at..sof_at + 13]);
+        let sos_at = jpeg.windows(2).position(|w| w == [0xff, 0xda]).unwrap();
+        let cases = [
+            ("bit depth 3", png_with(24, 3), "PNG"),
+            ("colour type 9", png_with(25, 9), "PNG"),
+            ("compression 5", png_with(26, 5), "PNG"),
+            ("filter 1", png_with(27, 1), "PNG"),
+            ("interlace 7", png_with(28, 7), "PNG"),
+            ("IHDR of length 0", zero_length_ihdr, "PNG"),
+            ("bad IHDR CRC", bad_crc, "PNG"),
+            ("SOI + SOF only", soi_and_sof_only, "JPEG"),
+            ("truncated SOS", jpeg[..sos_at + 6].to_vec(), "JPEG"),
+            ("truncated SOF", jpeg[..sof_at + 8].to_vec(), "JPEG"),
+        ];
+        for (name, image, format) in cases {
+            let d = err(JSON, &body("AA==", &b64(&image)));
+            assert!(
+                d.starts_with(&format!(
+                    "signature_image: the {format} header is malformed: "
+                )),
+                "{name}: {d}"
+            );
+        }
     }
 
     #[test]

@@ -1,28 +1,84 @@
-//! Fixtures for tests and benchmarks: the smallest image headers the validation accepts, a
+//! Fixtures for tests and benchmarks: small real images of any size the validation accepts, a
 //! sample sign, and a local Lambda Runtime API to run the function binaries against.
 
 #[cfg(feature = "testing")]
 pub mod runtime_api;
 
-/// A PNG signature and IHDR chunk for a `width`×`height` image (no pixel data: the validation
-/// reads only the header).
+/// A real `width`×`height` PNG (1-bit greyscale, all black: IHDR, IDAT, IEND), which any
+/// decoder decodes; the size is what the tests vary. A side of 0, which no encoder writes, gives
+/// the same file with that side patched into the IHDR (and its CRC recomputed).
 pub fn png_header(width: u32, height: u32) -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    out.extend_from_slice(&13u32.to_be_bytes());
-    out.extend_from_slice(b"IHDR");
-    out.extend_from_slice(&width.to_be_bytes());
-    out.extend_from_slice(&height.to_be_bytes());
-    out.extend_from_slice(&[8, 6, 0, 0, 0]);
-    out.extend_from_slice(&[0, 0, 0, 0]); // CRC, not checked
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width.max(1), height.max(1));
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::One);
+    let row_bytes = usize::try_from(width.max(1).div_ceil(8)).expect("a row fits in memory");
+    let rows = usize::try_from(height.max(1)).expect("rows fit in memory");
+    let mut writer = encoder.write_header().expect("a valid PNG header");
+    writer
+        .write_image_data(&vec![0; row_bytes * rows])
+        .expect("image data of the right size");
+    writer.finish().expect("the PNG is complete");
+    if width == 0 || height == 0 {
+        out[16..20].copy_from_slice(&width.to_be_bytes());
+        out[20..24].copy_from_slice(&height.to_be_bytes());
+        let crc = png_crc(&out[12..29]);
+        out[29..33].copy_from_slice(&crc.to_be_bytes());
+    }
     out
 }
 
-/// A baseline JPEG start: SOI, then an SOF0 segment with the size.
+/// The CRC-32 of a PNG chunk (ISO 3309, as the PNG specification uses it).
+pub fn png_crc(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for byte in data {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A real baseline `width`×`height` JPEG, uniformly grey: SOI, DQT, SOF0 (one component), a DC
+/// and an AC Huffman table of one code each, SOS, the entropy-coded blocks (each "DC difference
+/// 0, end of block": two bits), EOI. Any decoder decodes it; it stays small at 4096×4096 (64 KiB).
 pub fn jpeg_header(width: u16, height: u16) -> Vec<u8> {
-    let mut out = vec![0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08];
-    out.extend_from_slice(&height.to_be_bytes());
-    out.extend_from_slice(&width.to_be_bytes());
-    out.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    let segment = |out: &mut Vec<u8>, code: u8, body: &[u8]| {
+        out.extend_from_slice(&[0xff, code]);
+        let length = u16::try_from(body.len() + 2).expect("a short segment");
+        out.extend_from_slice(&length.to_be_bytes());
+        out.extend_from_slice(body);
+    };
+    let mut out = vec![0xff, 0xd8];
+    let mut dqt = vec![0x00];
+    dqt.extend_from_slice(&[1; 64]);
+    segment(&mut out, 0xdb, &dqt);
+    let mut sof = vec![8];
+    sof.extend_from_slice(&height.to_be_bytes());
+    sof.extend_from_slice(&width.to_be_bytes());
+    sof.extend_from_slice(&[1, 1, 0x11, 0]);
+    segment(&mut out, 0xc0, &sof);
+    // One code of length 1 ("0") per table: symbol 0 (DC difference 0; AC end of block).
+    let mut one_code = [0u8; 17];
+    one_code[1] = 1;
+    for class_and_table in [0x00, 0x10] {
+        let mut dht = vec![class_and_table];
+        dht.extend_from_slice(&one_code[1..]);
+        dht.push(0);
+        segment(&mut out, 0xc4, &dht);
+    }
+    segment(&mut out, 0xda, &[1, 1, 0x00, 0, 63, 0]);
+    let blocks = usize::from(width).div_ceil(8) * usize::from(height).div_ceil(8);
+    out.extend(std::iter::repeat_n(0u8, blocks / 4));
+    if blocks % 4 != 0 {
+        // The last byte's unused bits are padded with ones (T.81 F.1.2.3).
+        out.push(0xff >> (2 * (blocks % 4)));
+    }
     out.extend_from_slice(&[0xff, 0xd9]);
     out
 }

@@ -112,3 +112,50 @@ async fn function_url_events_without_path_parameters_are_routed_from_the_path() 
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
     assert_eq!(body["errors"][0]["code"], "MDOC_004");
 }
+
+/// An event for the `$default` route (or a function URL): no path parameters, so the handler
+/// matches the raw path and method itself.
+fn unrouted_event(key: &SignKey, method: &str, path: &str) -> lambda_http::Request {
+    let mut json: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/function-url-get.json")).unwrap();
+    let path = path.replace("{{SIGN_ID}}", &key.sign_id.to_string());
+    json["rawPath"] = path.clone().into();
+    json["requestContext"]["http"]["path"] = path.into();
+    json["requestContext"]["http"]["method"] = method.into();
+    let text = json.to_string().replace("{{TOKEN}}", &token());
+    lambda_http::request::from_str(&text).expect("a valid API Gateway v2 event")
+}
+
+#[tokio::test]
+async fn without_path_parameters_only_the_exact_path_and_method_are_routed() {
+    let (api, key) = api_with_sign().await;
+    let exact = "/v1/orgs/acme/biometric_signs/{{SIGN_ID}}";
+    let response = handlers::get_sign(&api, unrouted_event(&key, "GET", exact)).await;
+    assert_eq!(response.status(), 200);
+    for (method, path) in [
+        (
+            "GET",
+            "/evil/prefix/v1/orgs/acme/biometric_signs/{{SIGN_ID}}",
+        ),
+        (
+            "GET",
+            "/lambda-url/get-sign/v1/orgs/acme/biometric_signs/{{SIGN_ID}}",
+        ),
+        ("GET", "/v1/orgs/acme/biometric_signs/{{SIGN_ID}}/"),
+        ("GET", "/v1/orgs/acme/biometric_signs/{{SIGN_ID}}///"),
+        ("GET", "/v1/orgs/acme//biometric_signs/{{SIGN_ID}}"),
+        ("GET", "/v1/orgs/acme/biometric_signs/{{SIGN_ID}}/preview"),
+        ("DELETE", exact),
+        ("POST", exact),
+        ("HEAD", exact),
+        ("GET", "/"),
+    ] {
+        let response = handlers::get_sign(&api, unrouted_event(&key, method, path)).await;
+        assert_eq!(response.status(), 404, "{method} {path}");
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["errors"][0]["code"], "MDOC_004", "{method} {path}");
+        assert_eq!(body["errors"][0]["details"], "no such route");
+    }
+    // Nothing was changed by any of them.
+    assert!(api.signs.list_events(&key).await.unwrap().is_empty());
+}

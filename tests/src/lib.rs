@@ -177,6 +177,11 @@ impl Signature {
 
 impl TestEnv {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with_limits(backend, server::ServerLimits::default()).await
+    }
+
+    /// As [`TestEnv::start`], with the server's bounds given (short timeouts, a small cap).
+    pub async fn start_with_limits(backend: Backend, limits: server::ServerLimits) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
         let auth = key.authenticator().expect("dev JWKS");
@@ -218,11 +223,15 @@ impl TestEnv {
         match &stores {
             TestStores::Embedded(store) => {
                 let api = commands::api(store.clone(), store.clone(), test_escrow(), auth);
-                tokio::spawn(server::run(listener, api, cors, shutdown));
+                tokio::spawn(server::run_with_limits(
+                    listener, api, cors, limits, shutdown,
+                ));
             }
             TestStores::Aws { signs, blobs } => {
                 let api = commands::api(signs.clone(), blobs.clone(), test_escrow(), auth);
-                tokio::spawn(server::run(listener, api, cors, shutdown));
+                tokio::spawn(server::run_with_limits(
+                    listener, api, cors, limits, shutdown,
+                ));
             }
         }
         Self {

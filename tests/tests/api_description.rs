@@ -23,20 +23,28 @@ fn code_routes() -> BTreeSet<(String, String)> {
 fn template_routes_are_the_code_routes() {
     let template = load("template.yaml");
     let mut routes = BTreeSet::new();
-    for (_, resource) in template["Resources"].as_hash().unwrap() {
+    let mut default_route = Vec::new();
+    for (name, resource) in template["Resources"].as_hash().unwrap() {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
         for (_, event) in resource["Properties"]["Events"].as_hash().unwrap() {
             assert_eq!(event["Type"].as_str(), Some("HttpApi"));
             let props = &event["Properties"];
-            routes.insert((
-                props["Method"].as_str().unwrap().to_uppercase(),
-                props["Path"].as_str().unwrap().to_owned(),
-            ));
+            match (props["Method"].as_str(), props["Path"].as_str()) {
+                (Some(method), Some(path)) => {
+                    routes.insert((method.to_uppercase(), path.to_owned()));
+                }
+                // Neither: SAM makes it the API's $default route.
+                (None, None) => default_route.push(name.as_str().unwrap().to_owned()),
+                other => panic!("an event with only one of Method and Path: {other:?}"),
+            }
         }
     }
     assert_eq!(routes, code_routes());
+    // Every other path goes to one function, whose handler answers an unknown route 404 (the
+    // handlers match the exact path and method when the gateway gives no path parameters).
+    assert_eq!(default_route, ["GetSignFunction"]);
 }
 
 #[test]
@@ -98,4 +106,84 @@ fn openapi_limits_match_the_code() {
         .map(|k| k.code.to_owned())
         .collect();
     assert_eq!(codes, expected);
+}
+
+/// The environment variables the template gives each function: the globals and its own.
+fn template_variables(template: &Yaml) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let keys = |variables: &Yaml| -> BTreeSet<String> {
+        variables
+            .as_hash()
+            .map(|h| h.keys().map(|k| k.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let globals = keys(&template["Globals"]["Function"]["Environment"]["Variables"]);
+    template["Resources"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, resource)| {
+            let own = keys(&resource["Properties"]["Environment"]["Variables"]);
+            (
+                name.as_str().unwrap().to_owned(),
+                globals.union(&own).cloned().collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_template_gives_each_function_what_its_code_reads() {
+    use biosign_shared::config;
+    let common = [
+        config::TABLE_NAME,
+        config::JWT_JWKS,
+        config::JWT_JWKS_URL,
+        config::JWT_ISSUER,
+        config::JWT_AUDIENCE,
+        config::ERROR_DOCS_URL,
+        // Set only for an emulator (sam local); the SDK reads it.
+        "AWS_ENDPOINT_URL",
+    ];
+    let bucket = [config::BUCKET_NAME, config::KMS_KEY_ID];
+    let expected = |with_bucket: bool| -> BTreeSet<String> {
+        common
+            .iter()
+            .chain(if with_bucket { &bucket[..] } else { &[] })
+            .map(|v| v.to_string())
+            .collect()
+    };
+    let variables = template_variables(&load("template.yaml"));
+    assert_eq!(variables["GetSignFunction"], expected(false));
+    assert_eq!(variables["PreviewSignFunction"], expected(false));
+    assert_eq!(variables["SubmitSignFunction"], expected(true));
+}
+
+#[test]
+fn the_sam_local_env_file_names_exactly_the_variables_of_each_function() {
+    let path = format!("{}/../local/env.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let file: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let from_file: std::collections::BTreeMap<String, BTreeSet<String>> = file
+        .iter()
+        .map(|(function, variables)| {
+            let names = variables
+                .as_object()
+                .unwrap_or_else(|| panic!("{function}: not an object"))
+                .keys()
+                .cloned()
+                .collect();
+            (function.clone(), names)
+        })
+        .collect();
+    assert_eq!(from_file, template_variables(&load("template.yaml")));
+    // Every value is a string (sam local passes strings), and the functions are pointed at a
+    // local endpoint, never at AWS.
+    for (function, variables) in &file {
+        for (name, value) in variables.as_object().unwrap() {
+            assert!(value.is_string(), "{function}.{name}");
+        }
+        let endpoint = variables["AWS_ENDPOINT_URL"].as_str().unwrap();
+        assert!(endpoint.starts_with("http://"), "{function}: {endpoint}");
+    }
 }

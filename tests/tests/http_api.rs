@@ -859,6 +859,235 @@ async fn cors_preflight_only_for_configured_origins(env: TestEnv) {
     );
 }
 
+/// Claims have RFC 7519's types: a non-string `iss` (an array holding the trusted issuer
+/// included) and an `org`, `scope` or `sign_id` claim that is present but null or not a string
+/// make the token invalid. A null `sign_id` must not read as "no claim" and open the whole org.
+async fn claims_of_the_wrong_type_are_refused(env: TestEnv) {
+    let sign = env.create_sign("acme", true, "P7D").await;
+    let id = sign.sign_id.as_str();
+    let now = chrono::Utc::now().timestamp();
+    let token = |changes: Value| {
+        let mut claims = json!({"iss": "biosign-local-dev", "aud": "biosign-api", "exp": now + 300, "org": "acme", "scope": format!("{READ} {SIGN}")});
+        for (name, value) in changes.as_object().unwrap() {
+            claims[name] = value.clone();
+        }
+        env.token_with_claims(&claims)
+    };
+    let cases = [
+        (
+            json!({"iss": ["evil", "biosign-local-dev"]}),
+            "Authorization: the token's iss claim must be a string",
+        ),
+        (
+            json!({"iss": ["biosign-local-dev"]}),
+            "Authorization: the token's iss claim must be a string",
+        ),
+        (
+            json!({"sign_id": null}),
+            "Authorization: the token's sign_id claim must be a string when present",
+        ),
+        (
+            json!({"sign_id": 7}),
+            "Authorization: the token's sign_id claim must be a string when present",
+        ),
+        (
+            json!({"sign_id": [id]}),
+            "Authorization: the token's sign_id claim must be a string when present",
+        ),
+        (
+            json!({"org": null}),
+            "Authorization: the token's org claim must be a string when present",
+        ),
+        (
+            json!({"org": ["acme"]}),
+            "Authorization: the token's org claim must be a string when present",
+        ),
+        (
+            json!({"scope": null}),
+            "Authorization: the token's scope claim must be a string when present",
+        ),
+        (
+            json!({"scope": [READ, SIGN]}),
+            "Authorization: the token's scope claim must be a string when present",
+        ),
+    ];
+    for (changes, details) in cases {
+        let bad = token(changes.clone());
+        env.get("acme", id, Some(&bad)).await.assert_error(
+            401,
+            "MDOC_003",
+            "UNAUTHORIZED",
+            details,
+        );
+        env.preview("acme", id, Some(&bad)).await.assert_error(
+            401,
+            "MDOC_003",
+            "UNAUTHORIZED",
+            details,
+        );
+        env.sign("acme", id, &bad, &Signature::sample(1))
+            .await
+            .assert_error(401, "MDOC_003", "UNAUTHORIZED", details);
+    }
+    let report = env.report("acme", id).await;
+    assert_eq!(
+        (report.events.len(), report.sign.version),
+        (0, 1),
+        "no refused token changed the sign"
+    );
+    assert!(env.blob_keys().await.is_empty());
+    // The same token with well-typed claims is accepted.
+    assert_eq!(
+        env.get("acme", id, Some(&token(json!({})))).await.status,
+        200
+    );
+}
+
+/// A route matches only its exact path and method: no prefix before `/v1`, no trailing, extra or
+/// doubled slashes. Everything else is a 404 with the contract's body, and changes nothing.
+async fn only_exact_paths_are_routes(env: TestEnv) {
+    let sign = env.create_sign("acme", true, "P7D").await;
+    let id = sign.sign_id.as_str();
+    let token = env.full_token("acme");
+    let base = &env.base_url;
+    let get_paths = [
+        format!("/evil/prefix/v1/orgs/acme/biometric_signs/{id}"),
+        format!("/lambda-url/get-sign/v1/orgs/acme/biometric_signs/{id}"),
+        format!("/v1/orgs/acme/biometric_signs/{id}/"),
+        format!("/v1/orgs/acme/biometric_signs/{id}///"),
+        format!("/v1/orgs/acme/biometric_signs//{id}"),
+        format!("/v1//orgs/acme/biometric_signs/{id}"),
+        format!("//v1/orgs/acme/biometric_signs/{id}"),
+        format!("/v1/orgs/acme/biometric_signs/{id}/preview"),
+        "/v1/orgs//biometric_signs/x".to_owned(),
+        "/".to_owned(),
+    ];
+    for path in &get_paths {
+        env.send(env.http.get(format!("{base}{path}")).bearer_auth(&token))
+            .await
+            .assert_error(404, "MDOC_004", "RESOURCE_NOT_FOUND", "no such route");
+    }
+    let post_paths = [
+        format!("/evil/prefix/v1/orgs/acme/biometric_signs/{id}/preview"),
+        format!("/v1/orgs/acme/biometric_signs/{id}/preview/"),
+        format!("/v1/orgs/acme/biometric_signs/{id}//preview"),
+        format!("/v1/orgs/acme/biometric_signs/{id}/sign///"),
+        format!("/v1/orgs/acme/biometric_signs/{id}"),
+    ];
+    for path in &post_paths {
+        let mut request = env.http.post(format!("{base}{path}")).bearer_auth(&token);
+        for (name, value) in device_headers() {
+            request = request.header(name, value);
+        }
+        let request = request
+            .header("content-type", "application/json")
+            .body(Signature::sample(1).body().to_string());
+        env.send(request).await.assert_error(
+            404,
+            "MDOC_004",
+            "RESOURCE_NOT_FOUND",
+            "no such route",
+        );
+    }
+    for method in [
+        reqwest::Method::DELETE,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+    ] {
+        env.send(
+            env.http
+                .request(method, env.url("acme", id, None))
+                .bearer_auth(&token),
+        )
+        .await
+        .assert_error(404, "MDOC_004", "RESOURCE_NOT_FOUND", "no such route");
+    }
+    let report = env.report("acme", id).await;
+    assert_eq!(
+        (report.events.len(), report.sign.version),
+        (0, 1),
+        "nothing changed"
+    );
+    assert!(env.blob_keys().await.is_empty());
+    // The exact paths still work.
+    assert_eq!(env.get("acme", id, Some(&token)).await.status, 200);
+    env.preview("acme", id, Some(&token))
+        .await
+        .assert_no_content();
+}
+
+/// Image headers parse as a real decoder's would (the outside review's findings), and a refused
+/// image stores nothing.
+async fn malformed_image_headers_are_refused_and_nothing_is_stored(env: TestEnv) {
+    use biosign_shared::testing::{jpeg_header, png_crc, png_header};
+    let sign = env.create_sign("acme", false, "P7D").await;
+    let id = sign.sign_id.as_str();
+    let token = env.full_token("acme");
+    let png_with = |at: usize, value: u8| {
+        let mut image = png_header(64, 32);
+        image[at] = value;
+        let crc = png_crc(&image[12..29]);
+        image[29..33].copy_from_slice(&crc.to_be_bytes());
+        image
+    };
+    let mut zero_length_ihdr = png_header(64, 32);
+    zero_length_ihdr[8..12].copy_from_slice(&[0, 0, 0, 0]);
+    let mut bad_crc = png_header(64, 32);
+    bad_crc[30] ^= 0x40;
+    let no_idat = png_header(64, 32)[..33].to_vec();
+    let jpeg = jpeg_header(64, 32);
+    let sof = jpeg.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+    let mut soi_sof = vec![0xff, 0xd8];
+    soi_sof.extend_from_slice(&jpeg[sof..sof + 13]);
+    let sos = jpeg.windows(2).position(|w| w == [0xff, 0xda]).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("bit depth 3", png_with(24, 3), "PNG"),
+        ("colour type 9", png_with(25, 9), "PNG"),
+        ("compression 5", png_with(26, 5), "PNG"),
+        ("interlace 7", png_with(28, 7), "PNG"),
+        ("IHDR length 0", zero_length_ihdr, "PNG"),
+        ("bad CRC", bad_crc, "PNG"),
+        ("no IDAT", no_idat, "PNG"),
+        ("SOI + SOF only", soi_sof, "JPEG"),
+        ("truncated scan header", jpeg[..sos + 7].to_vec(), "JPEG"),
+        ("truncated frame header", jpeg[..sof + 9].to_vec(), "JPEG"),
+    ];
+    for (name, image, format) in cases {
+        use base64::Engine as _;
+        let body = json!({
+            "biometric_data": base64::engine::general_purpose::STANDARD.encode(Signature::sample(1).biometric_data),
+            "signature_image": base64::engine::general_purpose::STANDARD.encode(&image),
+        });
+        let reply = env
+            .sign_raw(
+                "acme",
+                id,
+                Some(&token),
+                &device_headers(),
+                Some("application/json"),
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{name}: {}", reply.body);
+        reply.assert_error(
+            400,
+            "MDOC_002",
+            "INVALID_INPUT",
+            &format!("signature_image: the {format} header is malformed: "),
+        );
+    }
+    assert!(
+        env.blob_keys().await.is_empty(),
+        "no blob for a refused image"
+    );
+    let report = env.report("acme", id).await;
+    assert_eq!((report.events.len(), report.sign.version), (0, 1));
+    // Real images of both formats are accepted.
+    env.sign("acme", id, &token, &Signature::sample(1))
+        .await
+        .assert_no_content();
+}
+
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod embedded {
@@ -898,6 +1127,9 @@ on_both_stores!(
     storage_failures_leave_no_stray_blob_and_no_half_updated_sign,
     stored_blobs_carry_checksums,
     cors_preflight_only_for_configured_origins,
+    claims_of_the_wrong_type_are_refused,
+    only_exact_paths_are_routes,
+    malformed_image_headers_are_refused_and_nothing_is_stored,
 );
 
 /// On S3, objects are encrypted: AES256 by default, the configured KMS key otherwise.

@@ -353,11 +353,15 @@ pub fn mint_token(key: &DevKey, args: &TokenArgs) -> anyhow::Result<String> {
     key.sign(&claims)
 }
 
-/// The authenticator `serve` uses: the configured JWKS, or else the local dev key.
+/// The authenticator `serve` uses: the configured JWKS (inline or at a URL), or else the local
+/// dev key.
 pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'static str)> {
     let env = |name: &str| std::env::var(name).ok();
     if config::optional(&env, config::JWT_JWKS).is_some() {
         return Ok((config::authenticator(&env)?, "the JWKS in JWT_JWKS"));
+    }
+    if config::optional(&env, config::JWT_JWKS_URL).is_some() {
+        return Ok((config::authenticator(&env)?, "the JWKS at JWT_JWKS_URL"));
     }
     let auth = key.authenticator()?;
     Ok((auth, "the local dev key"))

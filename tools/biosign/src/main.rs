@@ -168,7 +168,7 @@ async fn serve(
             let signer_token = commands::mint_token(
                 &key,
                 &TokenArgs {
-                    sign_id: Some(sign.sign_id.clone()),
+                    sign_id: Some(sign.sign_id.to_string()),
                     ..token_args.clone()
                 },
             )?;
