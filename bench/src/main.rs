@@ -4,7 +4,8 @@
 //!
 //! 1. Handler CPU per request, in process, on the in-memory store. The floor of a sign is the
 //!    unavoidable work on the same bytes: parse the JSON body, base64-decode both fields, SHA-256
-//!    both decoded blobs.
+//!    both decoded blobs, seal the biometric data for the two escrow certificates (its own row
+//!    shows what sealing alone costs).
 //! 2. Peak heap during a maximum sign, as a multiple of the request body's size.
 //! 3. Cold start of each function binary against a hello-world `lambda_runtime` binary.
 //! 4. The size of each function binary as built for Lambda (arm64, release, stripped).
@@ -24,8 +25,10 @@ use biosign::commands::{self, CreateSignArgs, TokenArgs};
 use biosign::devkey::{self, DevKey};
 use biosign_shared::error::ErrorDocs;
 use biosign_shared::handlers::{self, Api};
+use biosign_shared::seal::{EscrowRecipients, Sealed};
 use biosign_shared::store::memory::MemoryStore;
-use biosign_shared::store::{BlobStore, StoreError, StoredBlob, WrittenBlob};
+use biosign_shared::store::{BlobStore, SealingBlobStore, StoreError, StoredBlob, WrittenBlob};
+use biosign_shared::testing;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::http::Method;
 use lambda_http::request::RequestContext;
@@ -73,7 +76,10 @@ impl BlobStore for SentBlobs {
 }
 
 struct Bench {
-    api: Api<MemoryStore, SentBlobs>,
+    api: Api<MemoryStore, SealingBlobStore<SentBlobs>>,
+    /// Two escrow certificates (RSA 2048 and 3072, test fixtures), as a rotation has them: the
+    /// sign handler seals for both, and the functions' cold start reads both.
+    escrow_certs: PathBuf,
     token: String,
     key: DevKey,
     _dir: tempfile::TempDir,
@@ -102,9 +108,19 @@ impl Bench {
             },
         )
         .expect("token");
+        let escrow_certs = dir.path().join("escrow-certs.pem");
+        let pem: String = ["rsa2048.crt.pem", "rsa3072.crt.pem"]
+            .map(|name| std::fs::read_to_string(testing::escrow_fixture(name)).expect("fixture"))
+            .concat();
+        std::fs::write(&escrow_certs, pem).expect("escrow certificates");
+        let escrow = EscrowRecipients::load(&escrow_certs, biosign_shared::time::now())
+            .expect("the fixtures are valid recipients");
         let api = Api {
             signs: MemoryStore::new(),
-            blobs: SentBlobs,
+            blobs: SealingBlobStore {
+                store: SentBlobs,
+                escrow,
+            },
             auth,
             docs: ErrorDocs::new("https://docs.example/errors"),
         };
@@ -114,6 +130,7 @@ impl Bench {
             .expect("runtime");
         Self {
             api,
+            escrow_certs,
             token,
             key,
             _dir: dir,
@@ -186,8 +203,9 @@ struct RawBody<'a> {
     signature_image: &'a str,
 }
 
-/// The unavoidable work of a sign on `body`: parse, decode both fields, hash both blobs.
-fn floor(body: &[u8]) -> ([u8; 32], [u8; 32]) {
+/// The unavoidable work of a sign on `body`: parse, decode both fields, hash both blobs, seal the
+/// biometric data for `escrow`.
+fn floor(body: &[u8], escrow: &EscrowRecipients) -> ([u8; 32], [u8; 32], Sealed) {
     let raw: RawBody<'_> = serde_json::from_slice(body).expect("json");
     let image = raw
         .signature_image
@@ -195,7 +213,12 @@ fn floor(body: &[u8]) -> ([u8; 32], [u8; 32]) {
         .unwrap_or(raw.signature_image);
     let data = STANDARD.decode(raw.biometric_data).expect("base64");
     let image = STANDARD.decode(image).expect("base64");
-    (Sha256::digest(&data).into(), Sha256::digest(&image).into())
+    let sealed = escrow.seal(&data).expect("seal");
+    (
+        Sha256::digest(&data).into(),
+        Sha256::digest(&image).into(),
+        sealed,
+    )
 }
 
 struct SignFigures {
@@ -225,7 +248,7 @@ fn sign_cpu(bench: &Bench, payload: &payload::Payload) -> SignFigures {
             String::from_utf8_lossy(response.body())
         );
         let started = Instant::now();
-        black_box(floor(black_box(&payload.body)));
+        black_box(floor(black_box(&payload.body), &bench.api.blobs.escrow));
         let floored = started.elapsed();
         if i >= WARMUP {
             handler.push(handled);
@@ -249,6 +272,23 @@ fn validation_cpu(payload: &payload::Payload) -> Duration {
             assert!(checked.is_ok(), "{:?}", checked.err());
             drop(black_box(checked));
             elapsed
+        })
+        .skip(WARMUP)
+        .collect();
+    median(samples)
+}
+
+/// Median time of sealing the decoded biometric data of `payload` for the two escrow
+/// certificates.
+fn seal_cpu(bench: &Bench, payload: &payload::Payload) -> Duration {
+    let raw: RawBody<'_> = serde_json::from_slice(&payload.body).expect("json");
+    let data = STANDARD.decode(raw.biometric_data).expect("base64");
+    let escrow = &bench.api.blobs.escrow;
+    let samples = (0..SAMPLES + WARMUP)
+        .map(|_| {
+            let started = Instant::now();
+            black_box(escrow.seal(black_box(&data)).expect("seal"));
+            started.elapsed()
         })
         .skip(WARMUP)
         .collect();
@@ -422,6 +462,14 @@ fn in_process_rows(bench: &Bench, row: &mut Row) {
                 micros(validation)
             ),
         );
+        let sealing = seal_cpu(bench, payload);
+        row(
+            &format!("sealing alone, {}", payload.name),
+            micros(sealing),
+            "-",
+            "part of the floor: AES-256-GCM, RSA-OAEP for 2048 + 3072 bits, SHA-256 of the envelope"
+                .into(),
+        );
     }
 
     // 2. Peak heap.
@@ -445,6 +493,7 @@ fn cold_start_rows(bench: &Bench, row: &mut Row) {
         ("JWT_JWKS", bench.key.jwks_json()),
         ("JWT_ISSUER", devkey::ISSUER.to_owned()),
         ("JWT_AUDIENCE", devkey::AUDIENCE.to_owned()),
+        ("ESCROW_CERTS", bench.escrow_certs.display().to_string()),
         ("AWS_REGION", "eu-west-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "benchmark".to_owned()),

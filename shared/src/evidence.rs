@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{OrgId, SignId};
 use crate::model::{SignRecord, SignatureSummary};
+use crate::seal::SealEvidence;
 use crate::time::{self, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +55,10 @@ pub struct EvidenceEvent {
     pub user_agent: Option<String>,
     pub request_id: String,
     pub signature: Option<SignatureSummary>,
+    /// For a SIGN event: the stored envelope's digest and the certificates it was sealed for.
+    /// Absent from other events (and so from their canonical form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealEvidence>,
     /// Hex SHA-256 of the previous event's canonical form; `None` for the first event.
     pub prev_event_sha256: Option<String>,
 }
@@ -81,6 +86,7 @@ impl EvidenceEvent {
             user_agent: evidence.user_agent.clone(),
             request_id: evidence.request_id.clone(),
             signature,
+            sealed: None,
             prev_event_sha256: sign.last_event_sha256.clone(),
         }
     }

@@ -20,7 +20,7 @@ use crate::request::{DeviceHeaders, parse_sign_body};
 use crate::response::{GetSignResponse, json_response, no_content};
 use crate::route::{Route, match_request};
 use crate::service;
-use crate::store::{BlobStore, SignReader, SignWriter};
+use crate::store::{BlobStore, SealingBlobStore, SignReader, SignWriter};
 use crate::time;
 
 /// Longest `User-Agent` kept as evidence; longer ones are cut (they bloat items, prove nothing).
@@ -67,9 +67,10 @@ pub async fn preview<S: SignReader + SignWriter, B>(
     .await
 }
 
-/// `POST /v1/orgs/{org_id}/biometric_signs/{sign_id}/sign`
+/// `POST /v1/orgs/{org_id}/biometric_signs/{sign_id}/sign`: the biometric data is stored only
+/// sealed for `api.blobs.escrow`.
 pub async fn sign<S: SignReader + SignWriter, B: BlobStore>(
-    api: &Api<S, B>,
+    api: &Api<S, SealingBlobStore<B>>,
     request: Request,
 ) -> Response<Body> {
     let inputs = |request: &Request, meta: &RequestMeta| {
@@ -84,7 +85,9 @@ pub async fn sign<S: SignReader + SignWriter, B: BlobStore>(
         inputs,
         async |key, (evidence, signature)| {
             let _turn = TURNS.take(&key).await;
-            service::submit_signature(&api.signs, &api.blobs, &key, signature, &evidence).await?;
+            let SealingBlobStore { store, escrow } = &api.blobs;
+            service::submit_signature(&api.signs, store, escrow, &key, signature, &evidence)
+                .await?;
             Ok(no_content())
         },
     )

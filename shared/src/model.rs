@@ -97,7 +97,8 @@ impl BlobKeys {
         let attempt = uuid::Uuid::new_v4();
         let base = format!("{}{}/{}/{attempt}", Self::PREFIX, key.org_id, key.sign_id);
         Self {
-            biometric_data: format!("{base}/biometric_data.bin"),
+            // Only ever the sealed envelope (`seal`): the key says so.
+            biometric_data: format!("{base}/biometric_data.{}", crate::seal::FILE_EXTENSION),
             signature_image: format!("{base}/signature_image.{}", format.extension()),
         }
     }

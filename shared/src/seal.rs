@@ -375,7 +375,7 @@ impl EscrowRecipients {
     /// What the SIGN evidence event records about a seal made by these recipients.
     pub fn evidence(&self, sealed: &Sealed) -> SealEvidence {
         SealEvidence {
-            envelope_sha256: sealed.sha256_hex(),
+            biometric_envelope_sha256: sealed.sha256_hex(),
             recipient_fingerprints: self.fingerprints(),
         }
     }
@@ -386,7 +386,7 @@ impl EscrowRecipients {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SealEvidence {
     /// Hex SHA-256 of the stored envelope (the `.p7m` object's bytes).
-    pub envelope_sha256: String,
+    pub biometric_envelope_sha256: String,
     /// Hex SHA-256 of each recipient certificate's DER.
     pub recipient_fingerprints: Vec<String>,
 }

@@ -6,19 +6,23 @@
 //! ([`Transition::begin`], [`Transition::commit`]) so that its blobs are written between the
 //! decision and the commit:
 //!
-//! read → decide → [`prepare_blobs`] → both uploads at once → conditional commit → (after the
-//! commit: the place for a trusted timestamp of the event).
+//! read → decide → [`prepare_blobs`] (seal the biometric data) → decide again, with the seal →
+//! both uploads at once → conditional commit → (after the commit: the place for a trusted
+//! timestamp of the event).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
+use zeroize::Zeroize;
 
 use crate::ApiError;
 use crate::evidence::RequestEvidence;
 use crate::ids::SignKey;
 use crate::model::{BlobKeys, SignRecord};
 use crate::request::ValidSignature;
+use crate::seal::{self, EscrowRecipients, SealEvidence};
 use crate::state::{self, Change, Decision};
 use crate::store::{
     BlobStore, CommitError, SignReader, SignUpdate, SignWriter, StoreError, WrittenBlob,
@@ -143,7 +147,8 @@ pub struct Transition<'a, S, R> {
     key: &'a SignKey,
     rule: R,
     backoff: Backoff,
-    read_version: u64,
+    /// The sign as last read: what the decision is about, and the version the commit expects.
+    read: SignRecord,
     decision: Decision,
 }
 
@@ -168,7 +173,7 @@ where
             key,
             rule,
             backoff,
-            read_version: sign.version,
+            read: sign,
             decision,
         })
     }
@@ -176,6 +181,14 @@ where
     /// What the rule decided on the latest read.
     pub fn decision(&self) -> &Decision {
         &self.decision
+    }
+
+    /// Lets the rule decide again on the sign as read, without reading it again: for a rule whose
+    /// inputs were completed after [`Transition::begin`] (the sign path's seal, made only once the
+    /// rule said to go ahead). A refusal now means nothing was written.
+    pub fn decide_again(&mut self) -> Result<(), ApiError> {
+        self.decision = (self.rule)(&self.read, time::now())?;
+        Ok(())
     }
 
     /// Stores the decision, conditionally on the version it was based on. On a lost race the sign
@@ -189,7 +202,7 @@ where
                 Decision::Apply(change) => change,
             };
             let update = SignUpdate {
-                expected_version: self.read_version,
+                expected_version: self.read.version,
                 sign: change.sign,
                 event: change.event,
             };
@@ -234,8 +247,8 @@ where
             if pause.is_none() {
                 return Err(TransitionError::NotApplied(busy()));
             }
-            self.read_version = sign.version;
             self.decision = (self.rule)(&sign, time::now()).map_err(TransitionError::NotApplied)?;
+            self.read = sign;
         }
     }
 }
@@ -306,36 +319,65 @@ pub struct BlobUpload {
     pub content_type: &'static str,
 }
 
-/// The two blobs of a signature as they are stored: the biometric data, then the image.
-///
-/// This is where the biometric data is to be sealed (`biometric-data.md`) before it leaves the
-/// function; until then both are stored as decoded.
-pub fn prepare_blobs(
-    keys: &BlobKeys,
-    signature: &ValidSignature,
-) -> Result<[BlobUpload; 2], ApiError> {
-    Ok([
-        BlobUpload {
-            key: keys.biometric_data.clone(),
-            bytes: signature.biometric_data.clone(),
-            sha256: signature.biometric_data_sha256,
-            content_type: "application/octet-stream",
-        },
-        BlobUpload {
-            key: keys.signature_image.clone(),
-            bytes: signature.image.clone(),
-            sha256: signature.image_sha256,
-            content_type: signature.summary.image_format.content_type(),
-        },
-    ])
+/// The two blobs of a signature as they are stored, and what the evidence records of the seal.
+pub struct PreparedBlobs {
+    /// The sealed biometric data, then the image.
+    pub uploads: [BlobUpload; 2],
+    pub sealed: SealEvidence,
 }
 
-/// Stores a signature exactly once: decide, write both blobs, then commit the state change
-/// conditionally. An attempt's blobs are removed again whenever the stored sign provably does not
-/// reference them; when that cannot be known they are kept (and logged) for `sweep-orphans`.
+/// Seals the biometric data for `escrow` and drops the plaintext: from here on only the envelope
+/// exists (`biometric-data.md`, "Sealing"). The image is stored as decoded.
+pub fn prepare_blobs(
+    keys: &BlobKeys,
+    escrow: &EscrowRecipients,
+    signature: ValidSignature,
+) -> Result<PreparedBlobs, ApiError> {
+    let ValidSignature {
+        biometric_data,
+        image,
+        image_sha256,
+        summary,
+        ..
+    } = signature;
+    let sealed = escrow.seal(&biometric_data);
+    wipe(biometric_data);
+    let sealed = sealed?;
+    Ok(PreparedBlobs {
+        sealed: escrow.evidence(&sealed),
+        uploads: [
+            BlobUpload {
+                key: keys.biometric_data.clone(),
+                bytes: sealed.der,
+                sha256: sealed.sha256,
+                content_type: seal::CONTENT_TYPE,
+            },
+            BlobUpload {
+                key: keys.signature_image.clone(),
+                bytes: image,
+                sha256: image_sha256,
+                content_type: summary.image_format.content_type(),
+            },
+        ],
+    })
+}
+
+/// Overwrites the plaintext before its memory is freed, when this is its only owner (it is, as
+/// decoded from the request; a shared buffer is only dropped).
+fn wipe(plaintext: Bytes) {
+    if let Ok(mut owned) = plaintext.try_into_mut() {
+        owned.as_mut().zeroize();
+    }
+}
+
+/// Stores a signature exactly once: decide, seal the biometric data, write both blobs, then
+/// commit the state change conditionally. An attempt's blobs are removed again whenever the
+/// stored sign provably does not reference them; when that cannot be known they are kept (and
+/// logged) for `sweep-orphans`.
 pub async fn submit_signature<S, B>(
     store: &S,
     blobs: &B,
+    escrow: &EscrowRecipients,
     key: &SignKey,
     signature: ValidSignature,
     evidence: &RequestEvidence,
@@ -345,17 +387,24 @@ where
     B: BlobStore,
 {
     let keys = BlobKeys::for_attempt(key, signature.summary.image_format);
-    let summary = &signature.summary;
-    // Decided before anything is written, so refused requests never touch the blob store.
-    let transition = Transition::begin(store, key, RetryPolicy::SIGN, |sign, now| {
-        state::sign(sign, summary, &keys, evidence, now)
+    let summary = signature.summary.clone();
+    // Set once the data is sealed; every decision after that (retries of the commit included)
+    // records this one envelope.
+    let sealed = OnceLock::new();
+    // Decided before anything is sealed or written, so refused requests never touch the blob
+    // store, and identical retries seal nothing.
+    let mut transition = Transition::begin(store, key, RetryPolicy::SIGN, |sign, now| {
+        state::sign(sign, &summary, sealed.get(), &keys, evidence, now)
     })
     .await?;
     if matches!(transition.decision(), Decision::Unchanged) {
         return Ok(SignOutcome::AlreadySigned);
     }
-    let uploads = prepare_blobs(&keys, &signature)?;
-    let written = upload_blobs(blobs, uploads).await?;
+    let prepared = prepare_blobs(&keys, escrow, signature)?;
+    // Nothing else sets it: the rule only reads it.
+    let _ = sealed.set(prepared.sealed);
+    transition.decide_again()?;
+    let written = upload_blobs(blobs, prepared.uploads).await?;
     match transition.commit().await {
         // After the commit: the place where the event's trusted timestamp is to be requested.
         Ok(Outcome::Applied(_)) => Ok(SignOutcome::Signed),
@@ -483,7 +532,15 @@ mod tests {
     }
 
     async fn sign_once(store: &Store, key: &SignKey, seed: u8) -> Result<SignOutcome, ApiError> {
-        submit_signature(store, store, key, signature(seed), &evidence("inst-1")).await
+        submit_signature(
+            store,
+            store,
+            &crate::testing::test_escrow(),
+            key,
+            signature(seed),
+            &evidence("inst-1"),
+        )
+        .await
     }
 
     async fn blob_keys(store: &Store) -> Vec<String> {
@@ -538,6 +595,122 @@ mod tests {
         assert!(verify_chain(&sign, &events).is_valid());
     }
 
+    /// The SIGN event of a signed sign.
+    async fn sign_event(store: &Store, key: &SignKey) -> crate::evidence::EvidenceEvent {
+        let events = store.list_events(key).await.unwrap();
+        let sign = events
+            .into_iter()
+            .rev()
+            .find(|e| e.event_type == EventType::Sign);
+        sign.expect("a SIGN event")
+    }
+
+    #[tokio::test]
+    async fn only_the_envelope_is_stored_and_the_sign_event_names_it_and_its_recipients() {
+        let (store, key) = store_with_sign(vec![]).await;
+        assert_eq!(sign_once(&store, &key, 7).await, Ok(SignOutcome::Signed));
+        let sign = stored(&store, &key).await;
+        let keys = sign.blobs.clone().unwrap();
+        assert!(
+            keys.biometric_data.ends_with("/biometric_data.p7m"),
+            "{keys:?}"
+        );
+        let envelope = store.get(&keys.biometric_data).await.unwrap().unwrap();
+        let plaintext = signature(7).biometric_data;
+        assert_ne!(envelope.bytes, plaintext);
+        let window = &plaintext[..32];
+        assert!(
+            !envelope.bytes.windows(32).any(|w| w == window),
+            "the envelope holds plaintext"
+        );
+        let envelope_sha256 = Sha256::digest(&envelope.bytes);
+        assert_eq!(
+            envelope.checksum_sha256,
+            Some(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                envelope_sha256
+            )),
+            "the store verified the envelope's digest"
+        );
+        let event = sign_event(&store, &key).await;
+        assert_eq!(
+            event.sealed,
+            Some(SealEvidence {
+                biometric_envelope_sha256: hex::encode(envelope_sha256),
+                recipient_fingerprints: crate::testing::test_escrow().fingerprints(),
+            })
+        );
+        // The signature's digest stays the plaintext's.
+        assert_eq!(
+            sign.signature.unwrap().biometric_data_sha256,
+            hex::encode(Sha256::digest(&plaintext))
+        );
+        assert!(
+            verify_chain(
+                &stored(&store, &key).await,
+                &store.list_events(&key).await.unwrap()
+            )
+            .is_valid()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_decided_again_with_the_one_envelope_already_uploaded() {
+        /// Lets a preview of the same sign commit just before the first commit of the signature.
+        struct PreviewFirst {
+            inner: Store,
+            raced: std::sync::atomic::AtomicBool,
+        }
+        impl SignReader for PreviewFirst {
+            async fn get_sign(&self, key: &SignKey) -> Result<Option<SignRecord>, StoreError> {
+                self.inner.get_sign(key).await
+            }
+        }
+        impl SignWriter for PreviewFirst {
+            async fn commit(&self, update: &SignUpdate) -> Result<(), CommitError> {
+                if !self.raced.swap(true, Ordering::SeqCst) {
+                    let key = update.sign.key();
+                    record_preview(&self.inner, &key, &evidence("other"))
+                        .await
+                        .map_err(|e| StoreError::new(e.details()))?;
+                }
+                self.inner.commit(update).await
+            }
+        }
+        let (inner, key) = store_with_sign(vec![]).await;
+        let store = PreviewFirst {
+            inner,
+            raced: Default::default(),
+        };
+        let escrow = crate::testing::test_escrow();
+        let outcome = submit_signature(
+            &store,
+            &store.inner,
+            &escrow,
+            &key,
+            signature(3),
+            &evidence("inst-1"),
+        )
+        .await;
+        assert_eq!(outcome, Ok(SignOutcome::Signed));
+        let store = store.inner;
+        let sign = stored(&store, &key).await;
+        assert_eq!((sign.status, sign.event_count), (StoredStatus::Signed, 2));
+        // Sealed and uploaded once: the retry's event names the envelope that was stored.
+        assert_eq!(blob_keys(&store).await.len(), 2);
+        let envelope = store
+            .get(&sign.blobs.unwrap().biometric_data)
+            .await
+            .unwrap()
+            .unwrap();
+        let event = sign_event(&store, &key).await;
+        assert_eq!(event.seq, 2);
+        assert_eq!(
+            event.sealed.unwrap().biometric_envelope_sha256,
+            hex::encode(Sha256::digest(&envelope.bytes))
+        );
+    }
+
     #[tokio::test]
     async fn refused_signatures_never_touch_the_blob_store() {
         let (store, key) = store_with_sign(vec!["d".into()]).await;
@@ -583,7 +756,8 @@ mod tests {
             barrier: tokio::sync::Barrier::new(2),
         };
         let evidence = evidence("i");
-        let submitted = submit_signature(&store, &blobs, &key, signature(1), &evidence);
+        let escrow = crate::testing::test_escrow();
+        let submitted = submit_signature(&store, &blobs, &escrow, &key, signature(1), &evidence);
         let outcome = tokio::time::timeout(Duration::from_secs(30), submitted).await;
         assert_eq!(
             outcome.expect("the uploads wait for each other"),
@@ -683,7 +857,7 @@ mod tests {
         let summary = ours.summary.clone();
         let evidence = evidence("inst-1");
         let transition = Transition::begin(&store, &key, RetryPolicy::SIGN, |sign, now| {
-            state::sign(sign, &summary, &keys, &evidence, now)
+            state::sign(sign, &summary, None, &keys, &evidence, now)
         })
         .await
         .unwrap();

@@ -8,6 +8,7 @@
 use crate::ApiError;
 use crate::evidence::{EventType, EvidenceEvent, RequestEvidence};
 use crate::model::{BlobKeys, SignRecord, SignStatus, SignatureSummary, StoredStatus};
+use crate::seal::SealEvidence;
 use crate::time::Timestamp;
 
 /// An accepted action: the record that replaces the one read, and the evidence event appended
@@ -73,9 +74,14 @@ pub fn preview(
 /// A signature, stored under `blobs`: allowed on `PREVIEWED`, and on `PENDING` when there is
 /// nothing to preview. On a `SIGNED` sign the identical signature (same digests, same
 /// installation) is [`Decision::Unchanged`]; any other is a conflict.
+///
+/// `sealed` is what the SIGN event records of the biometric data's envelope. The sign path seals
+/// only once this rule has said to go ahead, so its first decision is taken without it (and
+/// never committed: it decides again with the seal before storing anything).
 pub fn sign(
     sign: &SignRecord,
     signature: &SignatureSummary,
+    sealed: Option<&SealEvidence>,
     blobs: &BlobKeys,
     evidence: &RequestEvidence,
     now: Timestamp,
@@ -104,13 +110,14 @@ pub fn sign(
             ));
         }
     }
-    let event = EvidenceEvent::next_for(
+    let mut event = EvidenceEvent::next_for(
         sign,
         EventType::Sign,
         evidence,
         Some(signature.clone()),
         now,
     );
+    event.sealed = sealed.cloned();
     let mut next = advance(sign, &event);
     next.status = StoredStatus::Signed;
     next.signed_at = Some(now);
@@ -209,7 +216,7 @@ mod tests {
 
     /// The change of an accepted signature (panics if the rule refused or found a retry).
     fn signed(s: &SignRecord, digest: &str, now: Timestamp) -> Change {
-        match sign(s, &summary(digest), &blob_keys(), &evidence(), now) {
+        match sign(s, &summary(digest), None, &blob_keys(), &evidence(), now) {
             Ok(Decision::Apply(change)) => change,
             other => panic!("expected a change, got {other:?}"),
         }
@@ -273,14 +280,73 @@ mod tests {
         let now = crate::time::now();
         let with_docs = sign_with(vec!["d".into()], now);
         assert!(matches!(
-            sign(&with_docs, &summary("a"), &blob_keys(), &evidence(), now),
+            sign(
+                &with_docs,
+                &summary("a"),
+                None,
+                &blob_keys(),
+                &evidence(),
+                now
+            ),
             Err(ApiError::Conflict(_))
         ));
         let without = sign_with(vec![], now);
         assert!(matches!(
-            sign(&without, &summary("a"), &blob_keys(), &evidence(), now),
+            sign(
+                &without,
+                &summary("a"),
+                None,
+                &blob_keys(),
+                &evidence(),
+                now
+            ),
             Ok(Decision::Apply(_))
         ));
+    }
+
+    #[test]
+    fn the_sign_event_records_the_seal_and_other_events_have_no_seal_field() {
+        let now = crate::time::now();
+        let s = sign_with(vec!["d".into()], now);
+        let previewed = preview(&s, &evidence(), now).unwrap();
+        let preview_json = serde_json::to_value(previewed.event.as_ref().unwrap()).unwrap();
+        assert!(preview_json.get("sealed").is_none(), "{preview_json}");
+        let seal = SealEvidence {
+            biometric_envelope_sha256: "e".repeat(64),
+            recipient_fingerprints: vec!["f".repeat(64)],
+        };
+        let decide = |sealed| match sign(
+            &previewed.sign,
+            &summary("a"),
+            sealed,
+            &blob_keys(),
+            &evidence(),
+            now,
+        ) {
+            Ok(Decision::Apply(change)) => change,
+            other => panic!("expected a change, got {other:?}"),
+        };
+        let with_seal = decide(Some(&seal));
+        let event = with_seal.event.unwrap();
+        assert_eq!(event.sealed.as_ref(), Some(&seal));
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json["sealed"],
+            serde_json::json!({
+                "biometric_envelope_sha256": "e".repeat(64),
+                "recipient_fingerprints": ["f".repeat(64)],
+            })
+        );
+        // The seal is part of what the chain protects.
+        assert_eq!(with_seal.sign.last_event_sha256, Some(event.sha256()));
+        let mut forged = event.clone();
+        if let Some(sealed) = forged.sealed.as_mut() {
+            sealed.biometric_envelope_sha256 = "0".repeat(64);
+        }
+        assert_ne!(forged.sha256(), event.sha256());
+        assert_eq!(decide(None).event.unwrap().sealed, None);
+        let round_trip: EvidenceEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(round_trip, event);
     }
 
     #[test]
@@ -290,15 +356,36 @@ mod tests {
         let signed = signed(&s, "a", now).sign;
         let keys = blob_keys();
         assert_eq!(
-            sign(&signed, &summary("a"), &keys, &evidence_of("inst-1"), now),
+            sign(
+                &signed,
+                &summary("a"),
+                None,
+                &keys,
+                &evidence_of("inst-1"),
+                now
+            ),
             Ok(Decision::Unchanged)
         );
         assert!(matches!(
-            sign(&signed, &summary("b"), &keys, &evidence_of("inst-1"), now),
+            sign(
+                &signed,
+                &summary("b"),
+                None,
+                &keys,
+                &evidence_of("inst-1"),
+                now
+            ),
             Err(ApiError::Conflict(_))
         ));
         assert!(matches!(
-            sign(&signed, &summary("a"), &keys, &evidence_of("inst-2"), now),
+            sign(
+                &signed,
+                &summary("a"),
+                None,
+                &keys,
+                &evidence_of("inst-2"),
+                now
+            ),
             Err(ApiError::Conflict(_))
         ));
         // Signed stays signed after expiry: a late identical retry is still a success.
@@ -306,6 +393,7 @@ mod tests {
             sign(
                 &signed,
                 &summary("a"),
+                None,
                 &keys,
                 &evidence_of("inst-1"),
                 signed.expires_at
@@ -322,6 +410,7 @@ mod tests {
             sign(
                 &s,
                 &summary("a"),
+                None,
                 &blob_keys(),
                 &evidence_of("i"),
                 s.expires_at
@@ -330,7 +419,14 @@ mod tests {
         ));
         s.status = StoredStatus::Cancelled;
         assert!(matches!(
-            sign(&s, &summary("a"), &blob_keys(), &evidence_of("i"), now),
+            sign(
+                &s,
+                &summary("a"),
+                None,
+                &blob_keys(),
+                &evidence_of("i"),
+                now
+            ),
             Err(ApiError::Gone(_))
         ));
     }

@@ -99,19 +99,43 @@ pub fn minimal_capture() -> Vec<u8> {
     .into_bytes()
 }
 
+/// A test-only escrow fixture (`shared/tests/fixtures/escrow/`, whose README lists them): their
+/// private keys are public, never use them for real data.
+pub fn escrow_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/escrow")
+        .join(name)
+}
+
+/// The escrow recipient the tests seal to: `rsa2048.crt.pem`, opened by `rsa2048.key.pem`.
+pub fn test_escrow() -> crate::seal::EscrowRecipients {
+    crate::seal::EscrowRecipients::load(&escrow_fixture(TEST_ESCROW_CERT), crate::time::now())
+        .expect("the escrow test fixture is a valid recipient")
+}
+
+/// The certificate of [`test_escrow`], and the key that opens its envelopes.
+pub const TEST_ESCROW_CERT: &str = "rsa2048.crt.pem";
+pub const TEST_ESCROW_KEY: &str = "rsa2048.key.pem";
+
+/// A valid value of each setting the functions read before the escrow certificates (the JWKS
+/// holds one Ed25519 key; the names go nowhere).
+pub const VALID_SETTINGS: [(&str, &str); 5] = [
+    ("TABLE_NAME", "t"),
+    ("BUCKET_NAME", "b"),
+    (
+        "JWT_JWKS",
+        r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+    ),
+    ("JWT_ISSUER", "i"),
+    ("JWT_AUDIENCE", "a"),
+];
+
 /// Starts a function binary with each required setting missing in turn (and once with a
 /// symmetric JWKS), and asserts that it exits at once with `EX_CONFIG` and a message naming the
 /// culprit. `needs_bucket` for the function that also needs `BUCKET_NAME`.
 pub fn assert_fails_fast_without_settings(binary: &str, needs_bucket: bool) {
     use std::process::Command;
-    const JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
-    let full = [
-        ("TABLE_NAME", "t"),
-        ("BUCKET_NAME", "b"),
-        ("JWT_JWKS", JWKS),
-        ("JWT_ISSUER", "i"),
-        ("JWT_AUDIENCE", "a"),
-    ];
+    let full = VALID_SETTINGS;
     let start = |env: &[(&str, &str)]| {
         Command::new(binary)
             .env_clear()

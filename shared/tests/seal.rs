@@ -143,7 +143,7 @@ fn two_recipients_each_open_it_alone() {
     assert_eq!(openssl_print(&sealed.der).matches("rsaesOaep").count(), 2);
     let evidence = escrow.evidence(&sealed);
     assert_eq!(
-        evidence.envelope_sha256,
+        evidence.biometric_envelope_sha256,
         hex::encode(Sha256::digest(&sealed.der))
     );
     assert_eq!(evidence.recipient_fingerprints, escrow.fingerprints());

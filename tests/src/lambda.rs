@@ -16,6 +16,7 @@ use biosign_shared::store::BlobStore;
 use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::testing::runtime_api::LocalFunction;
+use biosign_shared::testing::{TEST_ESCROW_CERT, escrow_fixture, test_escrow};
 use serde_json::Value;
 
 use crate::{fresh_aws_stores, moto_url};
@@ -65,6 +66,11 @@ impl FunctionOnMoto {
             ("JWT_JWKS", key.jwks_json()),
             ("JWT_ISSUER", devkey::ISSUER.to_owned()),
             ("JWT_AUDIENCE", devkey::AUDIENCE.to_owned()),
+            // The test escrow: its key opens what the sign function seals.
+            (
+                "ESCROW_CERTS",
+                escrow_fixture(TEST_ESCROW_CERT).display().to_string(),
+            ),
             ("AWS_ENDPOINT_URL", moto_url()),
             ("AWS_REGION", "us-east-1".to_owned()),
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
@@ -131,7 +137,7 @@ impl FunctionOnMoto {
     /// stores the preview-sign function uses: the state a signing test starts from.
     pub async fn record_preview(&self) {
         let auth = self.key.authenticator().expect("the dev key's JWKS");
-        let api = commands::api(self.signs.clone(), self.blobs.clone(), auth);
+        let api = commands::api(self.signs.clone(), self.blobs.clone(), test_escrow(), auth);
         let request = lambda_http::request::from_str(&self.event("apigw-v2-preview.json"))
             .expect("a valid API Gateway v2 event");
         let response = handlers::preview(&api, request).await;

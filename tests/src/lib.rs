@@ -18,10 +18,12 @@ use biosign_shared::store::embedded::EmbeddedStore;
 use biosign_shared::store::faults::{FaultSwitches, Faulty};
 use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::store::{BlobStore, StoredBlob};
+use biosign_shared::testing::test_escrow;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub mod lambda;
+pub mod sealing;
 pub mod store_contract;
 pub mod tsa;
 
@@ -246,13 +248,13 @@ impl TestEnv {
         });
         match &stores {
             TestStores::Embedded(store) => {
-                let api = commands::api(store.clone(), store.clone(), auth);
+                let api = commands::api(store.clone(), store.clone(), test_escrow(), auth);
                 tokio::spawn(server::run_with_limits(
                     listener, api, cors, limits, shutdown,
                 ));
             }
             TestStores::Aws { signs, blobs } => {
-                let api = commands::api(signs.clone(), blobs.clone(), auth);
+                let api = commands::api(signs.clone(), blobs.clone(), test_escrow(), auth);
                 tokio::spawn(server::run_with_limits(
                     listener, api, cors, limits, shutdown,
                 ));

@@ -145,11 +145,16 @@ fn the_template_gives_each_function_what_its_code_reads() {
         // Set only for an emulator (sam local); the SDK reads it.
         "AWS_ENDPOINT_URL",
     ];
-    let bucket = [config::BUCKET_NAME, config::KMS_KEY_ID];
-    let expected = |with_bucket: bool| -> BTreeSet<String> {
+    // What only the sign function reads: where the blobs go, and whom the data is sealed for.
+    let sign_only = [
+        config::BUCKET_NAME,
+        config::KMS_KEY_ID,
+        config::ESCROW_CERTS,
+    ];
+    let expected = |signs: bool| -> BTreeSet<String> {
         common
             .iter()
-            .chain(if with_bucket { &bucket[..] } else { &[] })
+            .chain(if signs { &sign_only[..] } else { &[] })
             .map(|v| v.to_string())
             .collect()
     };

@@ -135,7 +135,12 @@ where
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let api = biosign::commands::api(signs, blobs, env.key.authenticator().unwrap());
+    let api = biosign::commands::api(
+        signs,
+        blobs,
+        biosign_shared::testing::test_escrow(),
+        env.key.authenticator().unwrap(),
+    );
     let cors = Arc::new(Cors {
         origins: vec![],
         allow_loopback: false,

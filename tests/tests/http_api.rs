@@ -2,6 +2,7 @@
 //! every scenario below runs once per store.
 
 use biosign_e2e::{Backend, Reply, Signature, TestEnv, device_headers};
+use biosign_shared::testing::{TEST_ESCROW_CERT, TEST_ESCROW_KEY};
 use serde_json::{Value, json};
 
 const READ: &str = "biometric_signs:read";
@@ -117,12 +118,15 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
         );
     }
 
-    // What was stored: the exact decoded bytes, and a verifying evidence chain.
+    // What was stored: the decoded biometric data sealed for the escrow (opened here with the
+    // test escrow key; `tests/sealing.rs` has the rest), the exact image, and a verifying
+    // evidence chain.
     let report = env.report("acme", &sign.sign_id).await;
     let blobs = report.sign.blobs.clone().expect("blob keys recorded");
+    let envelope = env.blob(&blobs.biometric_data).await.bytes;
     assert_eq!(
-        &env.blob(&blobs.biometric_data).await.bytes[..],
-        &signature.biometric_data[..]
+        biosign_e2e::sealing::openssl_open(&envelope, TEST_ESCROW_KEY, TEST_ESCROW_CERT),
+        Ok(signature.biometric_data.clone())
     );
     assert_eq!(
         &env.blob(&blobs.signature_image).await.bytes[..],
@@ -798,12 +802,15 @@ async fn stored_blobs_carry_checksums(env: TestEnv) {
         keys.biometric_data
             .starts_with(&format!("signs/acme/{}/", sign.sign_id))
     );
+    // The biometric data is stored as its envelope: the checksum is the envelope's.
+    let envelope = env.blob(&keys.biometric_data).await.bytes;
+    assert_ne!(&envelope[..], &signature.biometric_data[..]);
     for (key, bytes) in [
-        (&keys.biometric_data, &signature.biometric_data),
-        (&keys.signature_image, &signature.image),
+        (&keys.biometric_data, &envelope[..]),
+        (&keys.signature_image, &signature.image[..]),
     ] {
         let blob = env.blob(key).await;
-        assert_eq!(&blob.bytes[..], &bytes[..]);
+        assert_eq!(&blob.bytes[..], bytes);
         let digest = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes));
         assert_eq!(
             blob.checksum_sha256.as_deref(),

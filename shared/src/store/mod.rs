@@ -159,6 +159,15 @@ pub trait BlobStore: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoBlobs;
 
+/// For the function that stores signatures: the blob store, and the escrow recipients the
+/// biometric data is sealed for before it reaches that store. The sign handler takes only this,
+/// so that no configuration can store a signature without sealing it.
+#[derive(Debug, Clone)]
+pub struct SealingBlobStore<B> {
+    pub store: B,
+    pub escrow: crate::seal::EscrowRecipients,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,10 +10,11 @@ use biosign_shared::evidence::{ChainCheck, EvidenceEvent, verify_chain};
 use biosign_shared::handlers::Api;
 use biosign_shared::ids::{OrgId, SignId, SignKey};
 use biosign_shared::model::{Document, NewSign, SignRecord, Signer};
+use biosign_shared::seal::EscrowRecipients;
 use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::embedded::EmbeddedStore;
 use biosign_shared::store::s3::S3BlobStore;
-use biosign_shared::store::{BlobStore, CommitError, SignAdmin};
+use biosign_shared::store::{BlobStore, CommitError, SealingBlobStore, SignAdmin};
 use biosign_shared::{ApiError, aws, service, time};
 use chrono::Duration;
 use clap::{Args, ValueEnum};
@@ -366,12 +367,21 @@ pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'sta
     Ok((auth, "the local dev key"))
 }
 
-/// Builds the API of `serve` for the given stores.
-pub fn api<S, B: BlobStore>(signs: S, blobs: B, auth: Authenticator) -> Arc<Api<S, B>> {
+/// Builds the API of `serve` for the given stores; signatures' biometric data is sealed for
+/// `escrow` (see [`escrow::escrow_for_local`]).
+pub fn api<S, B: BlobStore>(
+    signs: S,
+    blobs: B,
+    escrow: EscrowRecipients,
+    auth: Authenticator,
+) -> Arc<Api<S, SealingBlobStore<B>>> {
     let env = |name: &str| std::env::var(name).ok();
     Arc::new(Api {
         signs,
-        blobs,
+        blobs: SealingBlobStore {
+            store: blobs,
+            escrow,
+        },
         auth,
         docs: config::error_docs(&env),
     })

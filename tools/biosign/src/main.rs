@@ -206,12 +206,18 @@ async fn serve(
     biosign_shared::logging::init();
     let key = DevKey::load_or_create(&options.data_dir)?;
     let (auth, trusted) = commands::serve_authenticator(&key)?;
+    let escrow = escrow::escrow_for_local(&options.data_dir)?;
     let stores = Stores::open(options).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     println!(
         "biosign: serving {base_url} on the {:?} store; tokens are verified with {trusted}",
         options.store
+    );
+    println!(
+        "biosign: biometric data is sealed for the escrow certificate(s) in {} (SHA-256 {})",
+        escrow.path().display(),
+        escrow.fingerprints().join(", ")
     );
     if let Stores::Embedded(store) = &stores {
         if store.count_signs().await? == 0 && trusted == "the local dev key" {
@@ -255,7 +261,7 @@ async fn serve(
         let _ = tokio::signal::ctrl_c().await;
     };
     with_stores!(stores, |signs, blobs| {
-        let api = commands::api(signs, blobs, auth);
+        let api = commands::api(signs, blobs, escrow, auth);
         server::run(listener, api, cors, shutdown).await
     });
     Ok(())

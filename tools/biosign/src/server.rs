@@ -29,7 +29,7 @@ use biosign_shared::ApiError;
 use biosign_shared::handlers::{self, Api};
 use biosign_shared::request::{FINGERPRINT, INSTALLATION_ID, LOCATION, MAX_BODY_BYTES};
 use biosign_shared::route::{Route, match_request};
-use biosign_shared::store::{BlobStore, SignReader, SignWriter};
+use biosign_shared::store::{BlobStore, SealingBlobStore, SignReader, SignWriter};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -129,7 +129,7 @@ type HttpResponse = Response<Full<Bytes>>;
 /// Serves until `shutdown` completes, with the default [`ServerLimits`].
 pub async fn run<S, B>(
     listener: TcpListener,
-    api: Arc<Api<S, B>>,
+    api: Arc<Api<S, SealingBlobStore<B>>>,
     cors: Arc<Cors>,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -142,7 +142,7 @@ pub async fn run<S, B>(
 /// Serves until `shutdown` completes.
 pub async fn run_with_limits<S, B>(
     listener: TcpListener,
-    api: Arc<Api<S, B>>,
+    api: Arc<Api<S, SealingBlobStore<B>>>,
     cors: Arc<Cors>,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
@@ -196,7 +196,7 @@ pub async fn run_with_limits<S, B>(
 /// One connection's service: CORS around the router, with preflights answered as API Gateway
 /// answers them (204, and nothing granted to an origin that is not allowed).
 fn connection_service<S, B>(
-    api: Arc<Api<S, B>>,
+    api: Arc<Api<S, SealingBlobStore<B>>>,
     cors: Arc<Cors>,
     limits: Arc<ServerLimits>,
     peer: SocketAddr,
@@ -247,7 +247,7 @@ fn finish_preflight(response: &mut HttpResponse) {
 }
 
 async fn handle<S, B>(
-    api: &Api<S, B>,
+    api: &Api<S, SealingBlobStore<B>>,
     limits: &ServerLimits,
     request: Request<Incoming>,
     peer: SocketAddr,

@@ -319,8 +319,10 @@ fn tokens_are_only_minted_with_the_dev_key() {
 }
 
 /// The first start on an empty store prints a walk-through; running its commands as printed, with
-/// curl, completes the whole flow. Meanwhile the server logs one JSON line per request, and never
-/// the token, the biometric data, the image, the fingerprint or the installation id.
+/// curl, completes the whole flow, and the biometric data is stored sealed for the development
+/// escrow key. Meanwhile the server logs one JSON line per request, and never the token, the
+/// biometric data (decoded, any 32 bytes of it, or as sent), the image, the fingerprint or the
+/// installation id.
 #[test]
 fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
@@ -329,6 +331,7 @@ fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
         .arg(dir.path())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env_remove("JWT_JWKS")
+        .env_remove("ESCROW_CERTS")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env_remove("AWS_LAMBDA_LOG_LEVEL")
         .env_remove("RUST_LOG")
@@ -359,10 +362,19 @@ fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
         .unwrap();
     server.kill().unwrap();
     let _ = server.wait();
-    let logs: Vec<Value> = lines
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str(&l).ok())
+    let raw_lines: Vec<String> = lines.map_while(Result::ok).collect();
+    let logs: Vec<Value> = raw_lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    let escrow_cert = dir.path().join("escrow").join("escrow.crt.pem");
+    assert!(
+        walkthrough.contains(&format!(
+            "biometric data is sealed for the escrow certificate(s) in {}",
+            escrow_cert.display()
+        )),
+        "{walkthrough}"
+    );
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -418,13 +430,17 @@ fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
     let demo: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("demo-signature.json")).unwrap())
             .unwrap();
-    let biometric = &demo["biometric_data"].as_str().unwrap()[..64];
+    let biometric_text = demo["biometric_data"].as_str().unwrap();
+    let biometric = &biometric_text[..64];
     let image = &demo["signature_image"].as_str().unwrap()["data:image/png;base64,".len()..][..64];
-    let all_logs = logs
-        .iter()
-        .map(Value::to_string)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plaintext =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, biometric_text)
+            .expect("base64");
+    // The lines as written, and every string in them unescaped (a JSON log escapes quotes).
+    let mut all_logs = raw_lines.join("\n");
+    for line in &logs {
+        collect_strings(line, &mut all_logs);
+    }
     for secret in [
         signature_part,
         biometric,
@@ -433,6 +449,54 @@ fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
         "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11",
     ] {
         assert!(!all_logs.contains(secret), "logs hold {secret}: {all_logs}");
+    }
+    let width = plaintext.len().min(32);
+    assert!(width > 0);
+    for window in plaintext.windows(width) {
+        assert!(
+            !all_logs.as_bytes().windows(width).any(|w| w == window),
+            "logs hold biometric data: {all_logs}"
+        );
+    }
+
+    // What was stored is the envelope, and the development escrow key opens it.
+    let database = rusqlite::Connection::open(dir.path().join("biosign.sqlite3")).unwrap();
+    let (key, content_type, envelope): (String, String, Vec<u8>) = database
+        .query_row(
+            "SELECT key, content_type, bytes FROM blobs WHERE key LIKE '%/biometric_data.%'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert!(key.ends_with("/biometric_data.p7m"), "{key}");
+    assert_eq!(content_type, "application/pkcs7-mime");
+    let (sealed, plain) = (dir.path().join("sealed.p7m"), dir.path().join("plain.bin"));
+    std::fs::write(&sealed, &envelope).unwrap();
+    let opened = Command::new("openssl")
+        .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in"])
+        .arg(&sealed)
+        .arg("-inkey")
+        .arg(dir.path().join("escrow").join("escrow.key.pem"))
+        .arg("-recip")
+        .arg(&escrow_cert)
+        .arg("-out")
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{opened:?}");
+    assert_eq!(std::fs::read(&plain).unwrap(), plaintext);
+}
+
+/// Appends every string in `value` to `out`, one per line.
+fn collect_strings(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => {
+            out.push('\n');
+            out.push_str(s);
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
     }
 }
 
