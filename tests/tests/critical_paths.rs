@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use biosign::server::{self, Cors};
-use biosign_e2e::{Backend, Reply, Signature, TestEnv, TestStores, device_headers};
-use biosign_shared::evidence::ChainCheck;
+use biosign_e2e::{Backend, Signature, TestEnv, TestStores, device_headers};
+use biosign_shared::evidence::{ChainCheck, RequestEvidence};
 use biosign_shared::ids::SignKey;
 use biosign_shared::model::{SignRecord, StoredStatus};
+use biosign_shared::service;
 use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::{
     BlobStore, CommitError, SignReader, SignUpdate, SignWriter, StoreError,
@@ -127,33 +127,70 @@ impl<S: SignWriter> SignWriter for CommitGate<S> {
     }
 }
 
-/// A second server over `env`'s stores whose commits go through `gate`; its base URL.
-async fn serve_gated<S, B>(env: &TestEnv, signs: CommitGate<S>, blobs: B) -> String
+/// Signs through the service itself, as one Lambda instance would: `biosign serve` queues the
+/// requests of one sign in its process (`handlers`), so racing over HTTP would never reach the
+/// store at once; separate instances do, and that is the race this test reproduces.
+async fn sign_as_an_instance<S, B>(
+    signs: &S,
+    blobs: &B,
+    key: &SignKey,
+    signature: &Signature,
+) -> Result<service::SignOutcome, biosign_shared::ApiError>
+where
+    S: SignReader + SignWriter,
+    B: BlobStore,
+{
+    let body = signature.body().to_string();
+    let valid = biosign_shared::request::parse_sign_body(Some("application/json"), body.as_bytes())
+        .expect("a valid sample signature");
+    let evidence = RequestEvidence {
+        installation_id: DEVICE_INSTALLATION.into(),
+        fingerprint: "3f8a1c2e9b7d4f60a1b2c3d4e5f60718".into(),
+        location: None,
+        client_ip: Some("203.0.113.9".into()),
+        user_agent: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let escrow = biosign_shared::testing::test_escrow();
+    service::submit_signature(signs, blobs, &escrow, key, valid, &evidence).await
+}
+
+async fn race<S, B>(
+    signs: Arc<S>,
+    blobs: Arc<B>,
+    key: &SignKey,
+    signature: &Signature,
+) -> Vec<service::SignOutcome>
 where
     S: SignReader + SignWriter + 'static,
     B: BlobStore + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let api = biosign::commands::api(
-        signs,
-        blobs,
-        biosign_shared::testing::test_escrow(),
-        env.key.authenticator().unwrap(),
-    );
-    let cors = Arc::new(Cors {
-        origins: vec![],
-        allow_loopback: false,
-    });
-    // Runs until the test's runtime ends.
-    tokio::spawn(server::run(listener, api, cors, std::future::pending()));
-    base_url
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..RACERS {
+        let (signs, blobs, key, signature) = (
+            Arc::clone(&signs),
+            Arc::clone(&blobs),
+            key.clone(),
+            signature.clone(),
+        );
+        racers.spawn(async move { sign_as_an_instance(&*signs, &*blobs, &key, &signature).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = racers.join_next().await {
+        outcomes.push(
+            outcome
+                .unwrap()
+                .expect("every identical racer succeeds (a 204)"),
+        );
+    }
+    outcomes
 }
 
+const RACERS: usize = 8;
+
 async fn identical_racing_signs_all_succeed_and_store_one_signature(env: TestEnv) {
-    const RACERS: usize = 8;
     let sign = env.create_sign("acme", false, "P7D").await;
-    let token = env.full_token("acme");
+    let key = sign.key();
     let arrivals = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     fn gate<S>(
@@ -168,51 +205,38 @@ async fn identical_racing_signs_all_succeed_and_store_one_signature(env: TestEnv
             barrier: Arc::clone(barrier),
         }
     }
-    let base_url = match &env.stores {
+    let signature = Signature::sample(3);
+    let outcomes = match &env.stores {
         TestStores::Embedded(store) => {
-            serve_gated(
-                &env,
-                gate(store.clone(), &arrivals, &barrier),
-                store.clone(),
+            race(
+                Arc::new(gate(store.clone(), &arrivals, &barrier)),
+                Arc::new(store.clone()),
+                &key,
+                &signature,
             )
             .await
         }
         TestStores::Aws { signs, blobs } => {
-            serve_gated(
-                &env,
-                gate(signs.clone(), &arrivals, &barrier),
-                blobs.clone(),
+            race(
+                Arc::new(gate(signs.clone(), &arrivals, &barrier)),
+                Arc::new(blobs.clone()),
+                &key,
+                &signature,
             )
             .await
         }
     };
-    let url = format!(
-        "{base_url}/v1/orgs/acme/biometric_signs/{}/sign",
-        sign.sign_id
-    );
-    let signature = Signature::sample(3);
-    let env = Arc::new(env);
-    let mut racers = tokio::task::JoinSet::new();
-    for _ in 0..RACERS {
-        let mut request = env
-            .http
-            .post(&url)
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(signature.body().to_string());
-        for (name, value) in device_headers() {
-            request = request.header(name, value);
-        }
-        let env = Arc::clone(&env);
-        racers.spawn(async move { env.send(request).await });
-    }
-    while let Some(reply) = racers.join_next().await {
-        let reply: Reply = reply.unwrap();
-        reply.assert_no_content();
-    }
     assert!(
         arrivals.load(Ordering::SeqCst) >= RACERS,
         "every request reached its write having read the unsigned sign"
+    );
+    let signed = outcomes
+        .iter()
+        .filter(|o| **o == service::SignOutcome::Signed)
+        .count();
+    assert_eq!(
+        signed, 1,
+        "exactly one racer stored its signature: {outcomes:?}"
     );
 
     let report = env.report("acme", &sign.sign_id).await;
@@ -240,9 +264,15 @@ async fn identical_racing_signs_all_succeed_and_store_one_signature(env: TestEnv
         &env.blob(&stored.signature_image).await.bytes[..],
         &signature.image[..]
     );
+    // The biometric data is stored sealed: the object is the envelope the SIGN event names.
+    let envelope = env.blob(&stored.biometric_data).await.bytes;
+    let sealed = report.events[0]
+        .sealed
+        .as_ref()
+        .expect("the SIGN event names its envelope");
     assert_eq!(
-        &env.blob(&stored.biometric_data).await.bytes[..],
-        &signature.biometric_data[..]
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&envelope)),
+        sealed.biometric_envelope_sha256
     );
 }
 
