@@ -44,18 +44,19 @@ impl CallLimits {
     }
 }
 
-/// DynamoDB answers a single-item read or a two-item transaction in milliseconds; a second lets
-/// an attempt open a TLS connection on a cold start, and leaves room for one retry.
+/// DynamoDB answers a single-item read or a two-item transaction in milliseconds; 800 ms let an
+/// attempt open a TLS connection on a cold start, and the operation leaves room for a retry
+/// after a fast failure (a 500, a throttle, a reset).
 pub const DYNAMODB_LIMITS: CallLimits = CallLimits {
-    attempt: Duration::from_millis(1_000),
-    operation: Duration::from_millis(1_500),
+    attempt: Duration::from_millis(800),
+    operation: Duration::from_millis(1_200),
 };
 
 /// S3 takes the blobs, up to ~400 KB each (the request's limits), in a few hundred milliseconds at
 /// worst within a region.
 pub const S3_LIMITS: CallLimits = CallLimits {
-    attempt: Duration::from_millis(1_500),
-    operation: Duration::from_millis(2_000),
+    attempt: Duration::from_millis(1_200),
+    operation: Duration::from_millis(1_600),
 };
 
 /// For an emulator: bounded, so that a hung emulator fails a test instead of hanging it.
@@ -77,13 +78,22 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(MAX_BACKOFF)
 }
 
-/// The longest the sign function can spend waiting on AWS when every call runs out of time but
-/// the last one: read the sign; both uploads at once; the commit; after an ambiguous commit
-/// error, the re-read; then removing the attempt's blobs, both at once. A lost race repeats the
-/// commit, but a conflict is an answer, which takes milliseconds, not a timeout.
-pub const SIGN_WORST_CASE: Duration = Duration::from_millis(
-    3 * DYNAMODB_LIMITS.operation.as_millis() as u64 + 2 * S3_LIMITS.operation.as_millis() as u64,
-);
+const fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The longest a sign can wait on AWS when every call runs out of time but the last: read the
+/// sign; both uploads at once; the commit; after a failed commit, the re-read that tells whether
+/// it was applied; then removing the attempt's blobs, both at once.
+pub const SIGN_WORST_CASE: Duration =
+    Duration::from_millis(3 * millis(DYNAMODB_LIMITS.operation) + 2 * millis(S3_LIMITS.operation));
+
+/// What a sign can still wait on AWS once it starts its last attempt after a lost race: the
+/// re-read, the commit, the re-read after a failed commit, removing the blobs. A new attempt
+/// starts only within the sign's retry budget (`service::RetryPolicy`), so the budget plus this
+/// bounds a sign that loses races (docs/design.md, "Failure model").
+pub const SIGN_LAST_ATTEMPT: Duration =
+    Duration::from_millis(3 * millis(DYNAMODB_LIMITS.operation) + millis(S3_LIMITS.operation));
 
 /// Loads region, credentials and endpoint (`AWS_ENDPOINT_URL` included) from the environment.
 ///
