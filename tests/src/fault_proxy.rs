@@ -47,10 +47,13 @@ pub enum Fault {
     LoseAnswerLate,
     /// Delivered twice; the client gets the second delivery's answer.
     Duplicate,
+    /// Held before it is forwarded, and carried out only after the client's attempt timed out
+    /// (a request stuck in the network or in the service's queue).
+    DeliverLate,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::Refuse500,
         Fault::RefuseThrottled,
         Fault::RefuseReset,
@@ -58,6 +61,7 @@ impl Fault {
         Fault::LoseAnswer500,
         Fault::LoseAnswerLate,
         Fault::Duplicate,
+        Fault::DeliverLate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +73,7 @@ impl Fault {
             Fault::LoseAnswer500 => "lose answer: 500",
             Fault::LoseAnswerLate => "lose answer: late",
             Fault::Duplicate => "duplicate",
+            Fault::DeliverLate => "deliver late",
         }
     }
 
@@ -205,7 +210,7 @@ impl Drop for FaultProxy {
     }
 }
 
-/// How long [`Fault::LoseAnswerLate`] holds an answer by default: past the longest attempt
+/// How long [`Fault::LoseAnswerLate`] holds an answer (and [`Fault::DeliverLate`] a request) by default: past the longest attempt
 /// timeout of the service's clients.
 pub fn default_hold() -> Duration {
     biosign_shared::aws::DYNAMODB_LIMITS
@@ -665,6 +670,29 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
                 Some(Err(e)) => Ok(bad_gateway(&e)),
                 None => Err(Reset),
             }
+        }
+        Some(Fault::DeliverLate) => {
+            // Logged on arrival, completed on delivery: the test sees the call while it is held.
+            exchange.answer = Answer::Late(0);
+            let entry = {
+                let mut log = lock(&state.log);
+                log.push(exchange);
+                log.len() - 1
+            };
+            tokio::time::sleep(state.hold).await;
+            let delivered =
+                deliver_buffered(state.upstream, upstream_request(&parts, full(body))).await;
+            let response = match delivered {
+                Ok(answer) => {
+                    let status = answer.status.as_u16();
+                    let mut log = lock(&state.log);
+                    log[entry].upstream.push(status);
+                    log[entry].answer = Answer::Late(status);
+                    answer.into_response()
+                }
+                Err(e) => bad_gateway(&e),
+            };
+            return Ok(response);
         }
         Some(lose @ (Fault::LoseAnswerReset | Fault::LoseAnswer500 | Fault::LoseAnswerLate)) => {
             match deliver_buffered(state.upstream, upstream_request(&parts, full(body))).await {

@@ -65,6 +65,9 @@ enum Path {
     CommitRefused,
     /// The first commit is carried out and its answer replaced by a 500: the ambiguous case.
     CommitAnswerLost,
+    /// Every commit reaches the table only after the SDK gave up on it: the service sees a
+    /// timeout, and the sign becomes SIGNED a moment later.
+    CommitDeliveredLate,
 }
 
 impl Path {
@@ -73,6 +76,7 @@ impl Path {
             Path::Clean => "",
             Path::CommitRefused => "commit refused",
             Path::CommitAnswerLost => "commit answer lost",
+            Path::CommitDeliveredLate => "commit delivered late",
         }
     }
 
@@ -81,6 +85,7 @@ impl Path {
             Path::Clean => vec![],
             Path::CommitRefused => vec![Rule::every(TWI, Fault::Refuse500)],
             Path::CommitAnswerLost => vec![Rule::nth(TWI, 1, Fault::LoseAnswer500)],
+            Path::CommitDeliveredLate => vec![Rule::every(TWI, Fault::DeliverLate)],
         }
     }
 }
@@ -236,9 +241,11 @@ async fn run_scenario(aws: AwsStores, index: usize, scenario: Scenario) -> Outco
     let signature = Signature::sample(10_000 + index as u32);
     let mut checks: Vec<Check> = Vec::new();
 
-    // The client: the request, then the same request again while the answer is a 5xx (the
-    // outage is over by then: the proxy's rules are cleared).
+    // The client: the request, then, once whatever it set off on the wire has landed and the
+    // outage is over (the proxy's rules are cleared), the same request again while the answer
+    // is a 5xx.
     let first = request(&env, function, &org, &id, &signature).await;
+    proxy.settle().await;
     let first_calls = proxy.log();
     proxy.clear_rules();
     let mut replies = vec![first];
@@ -517,7 +524,7 @@ fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>3}  {:<8} {:<19} {:<22} {:<19} {:<5} {:<16} {:>6} {:>6}  invariants",
+        "{:>3}  {:<8} {:<21} {:<22} {:<19} {:<5} {:<16} {:>6} {:>6}  invariants",
         "#", "function", "path", "call", "fault", "fired", "answers", "events", "strays"
     );
     for (i, o) in outcomes.iter().enumerate() {
@@ -530,7 +537,7 @@ fn table(outcomes: &[Outcome]) -> String {
         let answers: Vec<String> = o.answers.iter().map(u16::to_string).collect();
         let _ = writeln!(
             out,
-            "{:>3}  {:<8} {:<19} {:<22} {:<19} {:<5} {:<16} {:>6} {:>6}  {verdict}",
+            "{:>3}  {:<8} {:<21} {:<22} {:<19} {:<5} {:<16} {:>6} {:>6}  {verdict}",
             i + 1,
             o.scenario.function.name(),
             o.scenario.path.name(),
@@ -560,11 +567,16 @@ async fn every_call_of_every_function_under_every_fault_keeps_the_evidence() {
         Scenario::baseline(Function::Sign, Path::Clean),
         Scenario::baseline(Function::Sign, Path::CommitRefused),
         Scenario::baseline(Function::Sign, Path::CommitAnswerLost),
+        Scenario::baseline(Function::Sign, Path::CommitDeliveredLate),
     ];
     let baseline_outcomes = run_all(&aws, 0, baselines).await;
     let clean_sign_calls = labels(&baseline_outcomes[2].first_calls, false);
     let mut scenarios = Vec::new();
     for baseline in &baseline_outcomes {
+        // Its calls are those of "commit refused"; only their timing differs.
+        if baseline.scenario.path == Path::CommitDeliveredLate {
+            continue;
+        }
         let calls = labels(&baseline.first_calls, true);
         for (call, n) in calls {
             // A failure path's own calls only: the clean path's are faulted on the clean path.
@@ -669,6 +681,47 @@ async fn a_commit_whose_answer_is_lost_keeps_the_signatures_evidence() {
     );
 }
 
+/// The window left by a re-read: every attempt of the first commit reaches the table only after
+/// the SDK gave up on it. The service sees a timeout and a re-read that shows no change; the sign
+/// becomes SIGNED a moment later, with this attempt's blob keys. Those blobs must still exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_carried_out_after_the_service_gave_up_keeps_the_signatures_evidence() {
+    let aws = AwsStores::fresh().await;
+    let proxy = FaultProxy::start(&wire_moto_url()).await;
+    proxy.set_rules(vec![Rule::every(TWI, Fault::DeliverLate)]);
+    let env = TestEnv::start_behind_proxy(&proxy, &aws).await;
+    let sign = env.create_sign("acme", false, "P7D").await;
+    let token = env.full_token("acme");
+    let signature = Signature::sample(15);
+    let mut reply = env.sign("acme", &sign.sign_id, &token, &signature).await;
+    reply.assert_error(500, "MDOC_001", "INTERNAL_SERVER_ERROR", "");
+    proxy.settle().await;
+    proxy.clear_rules();
+    let late: Vec<Exchange> = proxy.log().into_iter().filter(|e| e.call == TWI).collect();
+    assert!(
+        late.first().is_some_and(|e| e.upstream == vec![200]),
+        "the first attempt was carried out late: {late:?}"
+    );
+    for _ in 0..MAX_REQUESTS {
+        if reply.status < 500 {
+            break;
+        }
+        reply = env.sign("acme", &sign.sign_id, &token, &signature).await;
+    }
+    reply.assert_no_content();
+    let report = env.report("acme", &sign.sign_id).await;
+    assert_eq!(report.sign.status, StoredStatus::Signed);
+    let keys = report
+        .sign
+        .blobs
+        .expect("a SIGNED record references its blobs");
+    assert_eq!(
+        &env.blob(&keys.signature_image).await.bytes[..],
+        &signature.image[..]
+    );
+    env.blob(&keys.biometric_data).await;
+}
+
 /// A call that hangs ends, through the SDK's timeouts, in the contract's 500 well before the
 /// function's timeout (template.yaml), not in a Lambda timeout; and the store is left as if the
 /// request had not been made, but for orphans the sweeper lists.
@@ -734,13 +787,14 @@ async fn a_hung_store_ends_in_a_clean_500_before_the_function_timeout() {
 }
 
 /// The proxy itself: it streams a megabyte each way, names the calls, delivers twice, and its
-/// refusals are retried by the SDK as AWS's own would be.
+/// refusals are retried by the SDK as AWS's own would be. (Its clients have an emulator's time
+/// limits: this is about the proxy, not about timeouts.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_streams_large_bodies_and_its_faults_look_like_aws() {
     let aws = AwsStores::fresh().await;
     let proxy = FaultProxy::start(&wire_moto_url()).await;
     let sdk = aws::load_config_at(&proxy.url()).await;
-    let s3 = S3BlobStore::new(aws::s3_with(&sdk, aws::S3_LIMITS), aws.blobs.bucket(), None);
+    let s3 = S3BlobStore::new(aws::s3(&sdk), aws.blobs.bucket(), None);
     let big: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
     let digest: [u8; 32] = Sha256::digest(&big).into();
     let put = |key: &'static str| {
@@ -775,10 +829,8 @@ async fn the_proxy_streams_large_bodies_and_its_faults_look_like_aws() {
         let read = s3.get("signs/proxy/big.bin").await.unwrap().unwrap();
         assert!(read.bytes[..] == big[..]);
     }
-    let signs = biosign_shared::store::dynamo::DynamoSignStore::new(
-        aws::dynamodb_with(&sdk, aws::DYNAMODB_LIMITS),
-        aws.signs.table(),
-    );
+    let signs =
+        biosign_shared::store::dynamo::DynamoSignStore::new(aws::dynamodb(&sdk), aws.signs.table());
     proxy.set_rules(vec![
         Rule::nth("GetItem", 1, Fault::RefuseThrottled),
         Rule::nth("GetItem", 2, Fault::Refuse500),
