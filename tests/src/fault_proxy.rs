@@ -2,9 +2,10 @@
 //!
 //! It recognises each AWS call by its operation (DynamoDB's `X-Amz-Target`, S3's `x-id` query or
 //! its REST shape), counts the occurrences of each, and applies the first [`Rule`] that matches
-//! an occurrence: refuse the call before it reaches moto, forward it and then lose the answer, or
-//! deliver it twice. Everything else is forwarded untouched, bodies streamed both ways. Every
-//! exchange is logged ([`FaultProxy::log`]) so a test can see what happened on the wire.
+//! an occurrence: refuse the call before it reaches moto, forward it and then lose the answer,
+//! deliver it twice, or deliver it only after the client gave up. Everything else is forwarded
+//! untouched, bodies streamed both ways. Every exchange is logged ([`FaultProxy::log`]) so a test
+//! can see what happened on the wire.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -265,10 +266,6 @@ impl FaultProxy {
         *lock(&self.state.rules) = rules;
     }
 
-    pub fn add_rule(&self, rule: Rule) {
-        lock(&self.state.rules).push(rule);
-    }
-
     /// No more faults: the outage is over.
     pub fn clear_rules(&self) {
         lock(&self.state.rules).clear();
@@ -277,11 +274,6 @@ impl FaultProxy {
     /// Every call so far, in the order they arrived.
     pub fn log(&self) -> Vec<Exchange> {
         lock(&self.state.log).clone()
-    }
-
-    /// The calls so far, as `Call#n` labels.
-    pub fn calls(&self) -> Vec<String> {
-        self.log().iter().map(Exchange::label).collect()
     }
 
     /// Waits until no call is being handled (a held answer included), so that what moto holds
@@ -295,14 +287,6 @@ impl FaultProxy {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    /// The exchanges to which a fault was applied.
-    pub fn faulted(&self) -> Vec<Exchange> {
-        self.log()
-            .into_iter()
-            .filter(|e| e.fault.is_some())
-            .collect()
     }
 }
 
