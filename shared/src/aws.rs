@@ -296,6 +296,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_sign_or_preview_that_loses_races_still_answers_before_lambda_stops_it() {
+        use crate::service::RetryPolicy;
+        // No new attempt starts after the budget; the last one may start after one more pause,
+        // and then wait out every call it makes.
+        let sign = RetryPolicy::SIGN.budget + RetryPolicy::SIGN.max_pause + SIGN_LAST_ATTEMPT;
+        let preview = RetryPolicy::PREVIEW.budget
+            + RetryPolicy::PREVIEW.max_pause
+            + 3 * DYNAMODB_LIMITS.operation;
+        let margin = Duration::from_secs(1);
+        for (function, worst) in [("sign", sign), ("preview", preview)] {
+            assert!(
+                worst + margin <= function_timeout(),
+                "{function}: {worst:?} + {margin:?} > {:?}",
+                function_timeout()
+            );
+        }
+    }
+
     #[tokio::test]
     async fn every_client_carries_its_limits_and_the_retry_policy() {
         let config = loader(true)
