@@ -1,5 +1,9 @@
-//! Building the AWS SDK clients, once per cold start.
+//! Building the AWS SDK clients, once per cold start, with explicit time limits.
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -14,6 +18,82 @@ use aws_smithy_types::config_bag::ConfigBag;
 /// is narrower than the system's CA bundle, and cheaper: reading and parsing the whole bundle
 /// dominated a function's init (figures in BENCHMARKS.md).
 const AMAZON_TRUST_SERVICES: &str = include_str!("../certs/amazon-trust-services.pem");
+
+/// How long a connection to an AWS endpoint may take to open (TCP; TLS counts against the
+/// attempt). The SDK's default is 3.1 s; within a region it takes milliseconds, and an address
+/// that does not answer should leave time to retry another.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long one call to a service may take: each attempt, and all attempts with the back-off
+/// between them. A call that runs out ends in an error, which the service answers with a clean
+/// 500, instead of hanging until Lambda kills the function (the arithmetic is in docs/design.md,
+/// "Failure model").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl CallLimits {
+    pub fn timeout_config(self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+/// DynamoDB answers a single-item read or a two-item transaction in milliseconds; 800 ms let an
+/// attempt open a TLS connection on a cold start, and the operation leaves room for a retry
+/// after a fast failure (a 500, a throttle, a reset).
+pub const DYNAMODB_LIMITS: CallLimits = CallLimits {
+    attempt: Duration::from_millis(800),
+    operation: Duration::from_millis(1_200),
+};
+
+/// S3 takes the blobs, up to ~400 KB each (the request's limits), in a few hundred milliseconds at
+/// worst within a region.
+pub const S3_LIMITS: CallLimits = CallLimits {
+    attempt: Duration::from_millis(1_200),
+    operation: Duration::from_millis(1_600),
+};
+
+/// For an emulator: bounded, so that a hung emulator fails a test instead of hanging it.
+pub const EMULATOR_LIMITS: CallLimits = CallLimits {
+    attempt: Duration::from_secs(30),
+    operation: Duration::from_secs(60),
+};
+
+/// Attempts per call, and the back-off before a retry: the SDK's default back-off starts at one
+/// second, which alone would use up a call's budget; jitter still spreads retries out.
+pub const MAX_ATTEMPTS: u32 = 3;
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub const MAX_BACKOFF: Duration = Duration::from_millis(400);
+
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF)
+}
+
+const fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The longest a sign can wait on AWS when every call runs out of time but the last: read the
+/// sign; both uploads at once; the commit; after a failed commit, the re-read that tells whether
+/// it was applied; then removing the attempt's blobs, both at once.
+pub const SIGN_WORST_CASE: Duration =
+    Duration::from_millis(3 * millis(DYNAMODB_LIMITS.operation) + 2 * millis(S3_LIMITS.operation));
+
+/// What a sign can still wait on AWS once it starts its last attempt after a lost race: the
+/// re-read, the commit, the re-read after a failed commit, removing the blobs. A new attempt
+/// starts only within the sign's retry budget (`service::RetryPolicy`), so the budget plus this
+/// bounds a sign that loses races (docs/design.md, "Failure model").
+pub const SIGN_LAST_ATTEMPT: Duration =
+    Duration::from_millis(3 * millis(DYNAMODB_LIMITS.operation) + millis(S3_LIMITS.operation));
 
 /// Loads region, credentials and endpoint (`AWS_ENDPOINT_URL` included) from the environment.
 ///
@@ -60,6 +140,10 @@ fn loader(aws_roots_only: bool) -> aws_config::ConfigLoader {
     }
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(ConnectOnFirstRequest(builder.build_https()))
+        .retry_config(retry_config())
+        // The default for any client built from this configuration; each service's client below
+        // sets its own.
+        .timeout_config(DYNAMODB_LIMITS.timeout_config())
 }
 
 /// The SDK's HTTPS client, minus one piece of eager work.
@@ -95,16 +179,42 @@ impl HttpClient for ConnectOnFirstRequest {
     }
 }
 
+/// A DynamoDB client with the limits for its endpoint (see [`limits_for`]).
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(config)
+    dynamodb_with(config, limits_for(config).0)
+}
+
+pub fn dynamodb_with(config: &SdkConfig, limits: CallLimits) -> aws_sdk_dynamodb::Client {
+    let dynamodb_config = aws_sdk_dynamodb::config::Builder::from(config)
+        .timeout_config(limits.timeout_config())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(dynamodb_config)
+}
+
+/// An S3 client with the limits for its endpoint (see [`limits_for`]).
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    s3_with(config, limits_for(config).1)
 }
 
 /// An S3 client. Emulators (any custom endpoint) need path-style addressing.
-pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+pub fn s3_with(config: &SdkConfig, limits: CallLimits) -> aws_sdk_s3::Client {
     let s3_config = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(config.endpoint_url().is_some())
+        .timeout_config(limits.timeout_config())
         .build();
     aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+/// The limits of the DynamoDB and S3 clients: AWS's own ([`DYNAMODB_LIMITS`], [`S3_LIMITS`]),
+/// or with a custom endpoint (an emulator such as moto, on a developer's busy machine, whose
+/// latency the limits are not about) [`EMULATOR_LIMITS`]. Tests of the limits themselves build
+/// their clients with [`dynamodb_with`] and [`s3_with`].
+pub fn limits_for(config: &SdkConfig) -> (CallLimits, CallLimits) {
+    if config.endpoint_url().is_some() {
+        (EMULATOR_LIMITS, EMULATOR_LIMITS)
+    } else {
+        (DYNAMODB_LIMITS, S3_LIMITS)
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +268,96 @@ mod tests {
         .await;
         let _ = (dynamodb(&config), s3(&config));
         counting.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The functions' timeout, as `template.yaml` declares it for every function.
+    fn function_timeout() -> Duration {
+        let template = include_str!("../../template.yaml");
+        let seconds = template
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Timeout:"))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .expect("template.yaml sets Globals.Function.Timeout");
+        Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn a_sign_that_waits_out_every_limit_still_answers_before_lambda_stops_it() {
+        for limits in [DYNAMODB_LIMITS, S3_LIMITS] {
+            assert!(CONNECT_TIMEOUT < limits.attempt && limits.attempt < limits.operation);
+        }
+        // A second for the function's own work (validation, sealing, digests: milliseconds)
+        // and the runtime's, with room to spare.
+        let margin = Duration::from_secs(1);
+        assert!(
+            SIGN_WORST_CASE + margin <= function_timeout(),
+            "{SIGN_WORST_CASE:?} + {margin:?} > {:?}",
+            function_timeout()
+        );
+    }
+
+    #[test]
+    fn a_sign_or_preview_that_loses_races_still_answers_before_lambda_stops_it() {
+        use crate::service::RetryPolicy;
+        // No new attempt starts after the budget; the last one may start after one more pause,
+        // and then wait out every call it makes.
+        let sign = RetryPolicy::SIGN.budget + RetryPolicy::SIGN.max_pause + SIGN_LAST_ATTEMPT;
+        let preview = RetryPolicy::PREVIEW.budget
+            + RetryPolicy::PREVIEW.max_pause
+            + 3 * DYNAMODB_LIMITS.operation;
+        let margin = Duration::from_secs(1);
+        for (function, worst) in [("sign", sign), ("preview", preview)] {
+            assert!(
+                worst + margin <= function_timeout(),
+                "{function}: {worst:?} + {margin:?} > {:?}",
+                function_timeout()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_client_carries_its_limits_and_the_retry_policy() {
+        let config = loader(true)
+            .region(aws_config::Region::new("eu-west-1"))
+            .load()
+            .await;
+        let (aws_dynamodb, aws_s3) = (dynamodb(&config), s3(&config));
+        let emulator = loader(false)
+            .region(aws_config::Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:5000")
+            .load()
+            .await;
+        let (slow_dynamodb, slow_s3) = (dynamodb(&emulator), s3(&emulator));
+        for (timeouts, retry, limits) in [
+            (
+                slow_dynamodb.config().timeout_config(),
+                slow_dynamodb.config().retry_config(),
+                EMULATOR_LIMITS,
+            ),
+            (
+                slow_s3.config().timeout_config(),
+                slow_s3.config().retry_config(),
+                EMULATOR_LIMITS,
+            ),
+            (
+                aws_dynamodb.config().timeout_config(),
+                aws_dynamodb.config().retry_config(),
+                DYNAMODB_LIMITS,
+            ),
+            (
+                aws_s3.config().timeout_config(),
+                aws_s3.config().retry_config(),
+                S3_LIMITS,
+            ),
+        ] {
+            let timeouts = timeouts.expect("timeouts are set");
+            assert_eq!(timeouts.connect_timeout(), Some(CONNECT_TIMEOUT));
+            assert_eq!(timeouts.operation_attempt_timeout(), Some(limits.attempt));
+            assert_eq!(timeouts.operation_timeout(), Some(limits.operation));
+            let retry = retry.expect("retry policy is set");
+            assert_eq!(retry.max_attempts(), MAX_ATTEMPTS);
+            assert_eq!(retry.initial_backoff(), INITIAL_BACKOFF);
+        }
     }
 
     #[tokio::test]

@@ -22,10 +22,12 @@ use biosign_shared::testing::test_escrow;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub mod fault_proxy;
 pub mod lambda;
 pub mod sealing;
 pub mod store_contract;
 pub mod tsa;
+pub mod wire;
 
 /// Set by `scripts/test` to the moto server it started.
 pub const MOTO_URL_VAR: &str = "BIOSIGN_TEST_MOTO_URL";

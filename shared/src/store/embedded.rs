@@ -11,12 +11,13 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    BlobStore, CommitError, SignAdmin, SignReader, SignUpdate, SignWriter, StoreError, StoredBlob,
-    WrittenBlob,
+    BlobInventory, BlobStore, BlobVersion, CommitError, SignAdmin, SignReader, SignUpdate,
+    SignWriter, StoreError, StoredBlob, WrittenBlob,
 };
 use crate::evidence::EvidenceEvent;
 use crate::ids::SignKey;
 use crate::model::SignRecord;
+use crate::time;
 
 pub const DATABASE_FILE: &str = "biosign.sqlite3";
 
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS blobs (
     key          TEXT PRIMARY KEY,
     bytes        BLOB NOT NULL,
     sha256       TEXT NOT NULL,
-    content_type TEXT NOT NULL
+    content_type TEXT NOT NULL,
+    written_at   TEXT
 );
 -- Evidence is append-only: the database itself refuses to change or remove an event.
 CREATE TRIGGER IF NOT EXISTS events_are_immutable BEFORE UPDATE ON events
@@ -90,6 +92,7 @@ impl EmbeddedStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
+        add_blob_write_times(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
@@ -129,6 +132,25 @@ impl EmbeddedStore {
         })
         .await
     }
+}
+
+/// Databases made before blobs had a write time get the column; their blobs count as written
+/// now, so that the orphan sweeper treats them as young rather than guess.
+fn add_blob_write_times(conn: &Connection) -> Result<(), StoreError> {
+    let has_column = conn
+        .prepare("SELECT 1 FROM pragma_table_info('blobs') WHERE name = 'written_at'")
+        .and_then(|mut statement| statement.exists([]))
+        .map_err(sql)?;
+    if !has_column {
+        conn.execute_batch("ALTER TABLE blobs ADD COLUMN written_at TEXT")
+            .map_err(sql)?;
+    }
+    conn.execute(
+        "UPDATE blobs SET written_at = ?1 WHERE written_at IS NULL",
+        params![time::format(&time::now())],
+    )
+    .map_err(sql)?;
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -265,11 +287,12 @@ impl BlobStore for EmbeddedStore {
     ) -> Result<WrittenBlob, StoreError> {
         let checksum = base64::engine::general_purpose::STANDARD.encode(sha256);
         let (key, content_type) = (key.to_owned(), content_type.to_owned());
+        let written_at = time::format(&time::now());
         self.with_conn(move |conn| {
             let inserted = conn
                 .execute(
-                    "INSERT OR IGNORE INTO blobs (key, bytes, sha256, content_type) VALUES (?1, ?2, ?3, ?4)",
-                    params![key, &bytes[..], checksum, content_type],
+                    "INSERT OR IGNORE INTO blobs (key, bytes, sha256, content_type, written_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![key, &bytes[..], checksum, content_type, written_at],
                 )
                 .map_err(sql)?;
             if inserted == 0 {
@@ -323,6 +346,48 @@ impl BlobStore for EmbeddedStore {
                 .query_map(params![prefix], |row| row.get::<_, String>(0))
                 .map_err(sql)?;
             rows.map(|r| r.map_err(sql)).collect()
+        })
+        .await
+    }
+}
+
+impl BlobInventory for EmbeddedStore {
+    async fn list_versions(&self, prefix: &str) -> Result<Vec<BlobVersion>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.with_conn(move |conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT key, written_at FROM blobs WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+                )
+                .map_err(sql)?;
+            let rows = statement
+                .query_map(params![prefix], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+                })
+                .map_err(sql)?;
+            rows.map(|row| {
+                let (key, written_at) = row.map_err(sql)?;
+                let written_at = written_at
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .ok_or_else(|| StoreError::new(format!("blob {key} has no valid write time")))?;
+                Ok(BlobVersion {
+                    key,
+                    version_id: None,
+                    written_at,
+                    delete_marker: false,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn remove_version(&self, version: &BlobVersion) -> Result<(), StoreError> {
+        self.remove(&WrittenBlob {
+            key: version.key.clone(),
+            version_id: None,
         })
         .await
     }

@@ -7,6 +7,7 @@
 //! | [`SignWriter`] | preview, sign | [`dynamo::DynamoSignStore`] |
 //! | [`SignAdmin`] | the `biosign` tool | [`dynamo::DynamoSignStore`] |
 //! | [`BlobStore`] | sign | [`s3::S3BlobStore`] |
+//! | [`BlobInventory`] | `biosign sweep-orphans` | [`s3::S3BlobStore`] |
 //!
 //! Adapters do not know the state machine: they store what they are given, conditionally on the
 //! version they were told to expect. Every adapter passes the same contract-test suite.
@@ -20,6 +21,7 @@ use crate::ApiError;
 use crate::evidence::EvidenceEvent;
 use crate::ids::SignKey;
 use crate::model::SignRecord;
+use crate::time::Timestamp;
 
 pub mod dynamo;
 #[cfg(feature = "embedded")]
@@ -153,6 +155,34 @@ pub trait BlobStore: Send + Sync {
     /// Every key under `prefix` of which any version is still stored, sorted (for audits and
     /// tests: a key hidden behind a delete marker is still listed).
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+/// One stored version of a blob, as an inventory of the store lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobVersion {
+    pub key: String,
+    /// `None` in a store without versions.
+    pub version_id: Option<String>,
+    /// When the store wrote this version.
+    pub written_at: Timestamp,
+    /// A delete marker of a versioned store: no content, but the key is still listed.
+    pub delete_marker: bool,
+}
+
+/// What the orphan sweeper needs and no function has: every version of every blob with its age,
+/// and the permanent removal of any one version.
+pub trait BlobInventory: Send + Sync {
+    /// Every version (delete markers included) of every key under `prefix`, sorted by key.
+    fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<BlobVersion>, StoreError>> + Send;
+
+    /// Removes this version for good. Removing a missing version is not an error.
+    fn remove_version(
+        &self,
+        version: &BlobVersion,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// For the function that needs no blobs (get, preview).

@@ -16,7 +16,8 @@ use aws_sdk_s3::types::{
 use base64::Engine as _;
 use bytes::Bytes;
 
-use super::{BlobStore, StoreError, StoredBlob, WrittenBlob};
+use super::{BlobInventory, BlobStore, BlobVersion, StoreError, StoredBlob, WrittenBlob};
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
@@ -27,6 +28,15 @@ pub struct S3BlobStore {
 
 fn sdk_error<E: std::error::Error + 'static>(operation: &str, e: E) -> StoreError {
     StoreError::new(format!("s3 {operation}: {}", DisplayErrorContext(e)))
+}
+
+fn timestamp(
+    operation: &str,
+    value: Option<&aws_sdk_s3::primitives::DateTime>,
+) -> Result<Timestamp, StoreError> {
+    value
+        .and_then(|t| Timestamp::from_timestamp(t.secs(), t.subsec_nanos()))
+        .ok_or_else(|| StoreError::new(format!("s3 {operation}: a version without LastModified")))
 }
 
 fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
@@ -243,5 +253,66 @@ impl BlobStore for S3BlobStore {
         keys.sort();
         keys.dedup();
         Ok(keys)
+    }
+}
+
+impl BlobInventory for S3BlobStore {
+    async fn list_versions(&self, prefix: &str) -> Result<Vec<BlobVersion>, StoreError> {
+        const OPERATION: &str = "ListObjectVersions";
+        let mut found = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let output = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(OPERATION, e))?;
+            for version in output.versions() {
+                let Some(key) = version.key() else { continue };
+                found.push(BlobVersion {
+                    key: key.to_owned(),
+                    version_id: version.version_id().map(str::to_owned),
+                    written_at: timestamp(OPERATION, version.last_modified())?,
+                    delete_marker: false,
+                });
+            }
+            for marker in output.delete_markers() {
+                let Some(key) = marker.key() else { continue };
+                found.push(BlobVersion {
+                    key: key.to_owned(),
+                    version_id: marker.version_id().map(str::to_owned),
+                    written_at: timestamp(OPERATION, marker.last_modified())?,
+                    delete_marker: true,
+                });
+            }
+            if output.is_truncated != Some(true) {
+                break;
+            }
+            // A page can end inside one key's versions: both markers say where to go on.
+            key_marker = output.next_key_marker;
+            version_marker = output.next_version_id_marker;
+            if key_marker.is_none() {
+                return Err(StoreError::new(format!(
+                    "s3 {OPERATION}: a truncated page without a marker"
+                )));
+            }
+        }
+        found.sort_by(|a, b| (&a.key, a.written_at).cmp(&(&b.key, b.written_at)));
+        Ok(found)
+    }
+
+    async fn remove_version(&self, version: &BlobVersion) -> Result<(), StoreError> {
+        // With a version id (a delete marker's included) S3 removes exactly that version, for
+        // good; a plain delete would only add a delete marker.
+        self.remove(&WrittenBlob {
+            key: version.key.clone(),
+            version_id: version.version_id.clone(),
+        })
+        .await
     }
 }

@@ -11,3 +11,4 @@ pub mod duration;
 pub mod escrow;
 pub mod evidence_package;
 pub mod server;
+pub mod sweep;

@@ -13,6 +13,7 @@ use biosign::devkey::DevKey;
 use biosign::escrow;
 use biosign::evidence_package::{self, Package};
 use biosign::server::{self, Cors};
+use biosign::sweep::{self, SweepArgs};
 use biosign::with_stores;
 use biosign_shared::timestamp::{self, TrustedCerts};
 use clap::{Parser, Subcommand};
@@ -96,6 +97,9 @@ enum Command {
     /// Print a sign request body: a synthetic pen signature (sigdata/1 or ISO/IEC 19794-7) and
     /// the PNG rendered from its strokes.
     SampleSignature(SampleArgs),
+    /// Remove blobs no sign references (left by failed attempts), every version of each, and
+    /// print what was removed as JSON (exit 1 if anything could not be checked or removed).
+    SweepOrphans(SweepArgs),
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -194,6 +198,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::SampleSignature(args) => println!("{}", capture_cmd::sample_body(&args)?),
+        Command::SweepOrphans(args) => {
+            let sweep = args.options()?;
+            let stores = Stores::open(options).await?;
+            let report = with_stores!(stores, |signs, blobs| sweep::sweep_orphans(
+                &signs, &blobs, &sweep
+            )
+            .await?);
+            print_json(&report)?;
+            if !report.errors.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
