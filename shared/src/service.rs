@@ -222,7 +222,18 @@ where
                             tracing::warn!(sign = %self.key, error = %error, "a commit reported an error but was applied");
                             Ok(applied(update))
                         }
-                        Ok(_) => Err(TransitionError::NotApplied(error.into())),
+                        // Moved past the version this commit was conditional on, without it:
+                        // the commit can never land now.
+                        Ok(Some(stored)) if stored.version != self.read.version => {
+                            Err(TransitionError::NotApplied(error.into()))
+                        }
+                        // Still at the version read: the commit may yet be carried out (DynamoDB
+                        // can apply a transaction after the client gave up on it), so nothing of
+                        // this attempt may be removed; an orphan is swept later.
+                        Ok(_) => {
+                            tracing::warn!(sign = %self.key, error = %error, "a commit failed and is not visible yet: it may still be carried out");
+                            Err(TransitionError::OutcomeUnknown(error.into()))
+                        }
                         Err(read_error) => {
                             tracing::error!(sign = %self.key, error = %error, read_error = %read_error, "a commit failed and the sign cannot be re-read: its outcome is unknown");
                             Err(TransitionError::OutcomeUnknown(error.into()))

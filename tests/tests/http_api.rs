@@ -768,14 +768,21 @@ async fn storage_failures_leave_no_stray_blob_and_no_half_updated_sign(env: Test
     );
     assert!(env.blob_keys().await.is_empty());
 
-    // The metadata write fails after both blobs were written: both are removed again.
+    // The metadata write fails after both blobs were written. A failed commit may still be
+    // carried out later (DynamoDB can apply it after the client gave up), so its blobs are kept,
+    // unreferenced, for `biosign sweep-orphans` (tests/tests/sweep_orphans.rs removes such blobs).
     env.switches
         .fail_next_commit
         .store(true, std::sync::atomic::Ordering::SeqCst);
     env.sign("acme", &sign.sign_id, &token, &Signature::sample(2))
         .await
         .assert_error(500, "MDOC_001", "INTERNAL_SERVER_ERROR", "");
-    assert!(env.blob_keys().await.is_empty());
+    let kept = env.blob_keys().await;
+    assert_eq!(
+        kept.len(),
+        2,
+        "the attempt's two blobs, kept for the sweeper: {kept:?}"
+    );
 
     let after = env.report("acme", &sign.sign_id).await;
     assert_eq!(before.sign, after.sign, "the sign is unchanged");
@@ -785,7 +792,15 @@ async fn storage_failures_leave_no_stray_blob_and_no_half_updated_sign(env: Test
     env.sign("acme", &sign.sign_id, &token, &Signature::sample(3))
         .await
         .assert_no_content();
-    assert_eq!(env.blob_keys().await.len(), 2);
+    let referenced = env.report("acme", &sign.sign_id).await.sign.blobs.unwrap();
+    let all = env.blob_keys().await;
+    assert_eq!(all.len(), 4, "{all:?}");
+    for key in &kept {
+        assert!(
+            *key != referenced.biometric_data && *key != referenced.signature_image,
+            "the failed attempt's blob {key} is not referenced"
+        );
+    }
 }
 
 async fn stored_blobs_carry_checksums(env: TestEnv) {
