@@ -107,6 +107,7 @@ impl Bench {
             blobs: SentBlobs,
             auth,
             docs: ErrorDocs::new("https://docs.example/errors"),
+            tsa: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -47,6 +47,7 @@ async fn api_with_sign() -> (Api<MemoryStore>, SignKey) {
         blobs: Default::default(),
         auth: authenticator(),
         docs: ErrorDocs::new("https://docs.test/errors"),
+        tsa: None,
     };
     (api, key)
 }

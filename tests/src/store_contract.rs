@@ -24,10 +24,9 @@ fn evidence(installation: &str) -> RequestEvidence {
     RequestEvidence {
         installation_id: installation.into(),
         fingerprint: "fp".into(),
-        location: Some(biosign_shared::evidence::Location {
-            lat: 40.4168,
-            lon: -3.7038,
-        }),
+        location: Some(biosign_shared::evidence::Location::from_degrees(
+            40.4168, -3.7038,
+        )),
         client_ip: Some("203.0.113.7".into()),
         user_agent: Some("Mozilla/5.0".into()),
         request_id: "req-1".into(),

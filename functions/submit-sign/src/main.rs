@@ -6,6 +6,7 @@ use biosign_shared::aws;
 use biosign_shared::config::{self, BucketConfig, FunctionConfig};
 use biosign_shared::handlers::{self, Api};
 use biosign_shared::store::{dynamo::DynamoSignStore, s3::S3BlobStore};
+use biosign_shared::timestamp::TsaClient;
 use lambda_http::{Error, run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -19,6 +20,7 @@ async fn main() -> Result<(), Error> {
         blobs: S3BlobStore::new(aws::s3(&sdk), bucket.bucket_name, bucket.kms_key_id),
         auth: config.auth,
         docs: config.docs,
+        tsa: config::or_exit(TsaClient::from_env()),
     };
     let api = &api;
     run(service_fn(move |request| async move {

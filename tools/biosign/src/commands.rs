@@ -14,6 +14,7 @@ use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::embedded::EmbeddedStore;
 use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::store::{BlobStore, CommitError, SignAdmin};
+use biosign_shared::timestamp::TsaClient;
 use biosign_shared::{ApiError, aws, service, time};
 use chrono::Duration;
 use clap::{Args, ValueEnum};
@@ -367,13 +368,19 @@ pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'sta
 }
 
 /// Builds the API of `serve` for the given stores.
-pub fn api<S, B: BlobStore>(signs: S, blobs: B, auth: Authenticator) -> Arc<Api<S, B>> {
+pub fn api<S, B: BlobStore>(
+    signs: S,
+    blobs: B,
+    auth: Authenticator,
+    tsa: Option<TsaClient>,
+) -> Arc<Api<S, B>> {
     let env = |name: &str| std::env::var(name).ok();
     Arc::new(Api {
         signs,
         blobs,
         auth,
         docs: config::error_docs(&env),
+        tsa,
     })
 }
 

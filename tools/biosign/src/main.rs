@@ -13,7 +13,7 @@ use biosign::escrow;
 use biosign::evidence_package::{self, Package};
 use biosign::server::{self, Cors};
 use biosign::with_stores;
-use biosign_shared::timestamp::{self, TrustedCerts};
+use biosign_shared::timestamp::{self, TrustedCerts, TsaClient};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -193,6 +193,8 @@ async fn serve(
     biosign_shared::logging::init();
     let key = DevKey::load_or_create(&options.data_dir)?;
     let (auth, trusted) = commands::serve_authenticator(&key)?;
+    // TSA_URL and TSA_CERTS, as on the sign function: accepted signatures are timestamped.
+    let tsa = TsaClient::from_env()?;
     let stores = Stores::open(options).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
@@ -238,7 +240,7 @@ async fn serve(
         let _ = tokio::signal::ctrl_c().await;
     };
     with_stores!(stores, |signs, blobs| {
-        let api = commands::api(signs, blobs, auth);
+        let api = commands::api(signs, blobs, auth, tsa);
         server::run(listener, api, cors, shutdown).await
     });
     Ok(())
