@@ -47,6 +47,7 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
         "previewed_at",
         "signed_at",
         "signature",
+        "evidence",
     ];
     expected.sort_unstable();
     let mut keys_sorted = keys.clone();
@@ -56,6 +57,11 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
         "the response holds exactly the contract's fields"
     );
     assert_eq!(got.body["status"], "PENDING");
+    assert_eq!(
+        got.body["evidence"],
+        Value::Null,
+        "no event yet: no receipt"
+    );
     assert_eq!(got.body["type"], "BIOMETRIC");
     assert_eq!(got.body["sign_id"], sign.sign_id.as_str());
     assert_eq!(got.body["org_id"], "acme");
@@ -126,6 +132,15 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
     );
     assert!(report.chain.is_valid(), "{:?}", report.chain);
     assert_eq!(report.events.len(), 2);
+    // The receipt names the stored chain head; no TSA here, so no timestamp.
+    assert_eq!(
+        got.body["evidence"],
+        json!({
+            "events": 2,
+            "chain_sha256": report.sign.last_event_sha256.clone().unwrap(),
+            "timestamped_at": null,
+        })
+    );
     let preview_event = &report.events[0];
     assert_eq!(
         serde_json::to_value(preview_event.event_type).unwrap(),
