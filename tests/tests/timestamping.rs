@@ -2,10 +2,11 @@
 //! token becomes a TIMESTAMP event whose stored token OpenSSL accepts for the SIGN event's
 //! digest; a TSA that fails in any way still leaves the signer their 204, and no TIMESTAMP.
 
+use biosign::commands::{self, PendingTimestamp};
 use biosign_e2e::tsa::{LoopbackTsa, TsaMode, unused_loopback_url};
-use biosign_e2e::{Backend, Signature, TestEnv};
+use biosign_e2e::{Backend, Signature, TestEnv, TestStores};
 use biosign_shared::evidence::EventType;
-use biosign_shared::timestamp::timestamp_token_key;
+use biosign_shared::timestamp::{TrustedCerts, TsaClient, timestamp_token_key};
 
 const ORG: &str = "acme";
 
@@ -72,6 +73,18 @@ async fn timestamped_after_the_signature(backend: Backend) {
     assert_eq!(env.report(ORG, &sign.sign_id).await.events.len(), 3);
 }
 
+async fn timestamp_pending(env: &TestEnv, tsa: &TsaClient) -> Vec<PendingTimestamp> {
+    match &env.stores {
+        TestStores::Embedded(store) => {
+            commands::timestamp_pending(store, store, tsa, Some(ORG)).await
+        }
+        TestStores::Aws { signs, blobs } => {
+            commands::timestamp_pending(signs, blobs, tsa, Some(ORG)).await
+        }
+    }
+    .expect("timestamp-pending runs")
+}
+
 fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()
@@ -117,6 +130,28 @@ async fn a_failing_tsa_costs_no_204(backend: Backend) {
             serde_json::Value::Null
         );
     }
+    // Later, with the TSA fine again, timestamp-pending timestamps every one of them (the SIGN
+    // event's digest as the imprint), and a second run finds nothing left.
+    tsa.set_mode(TsaMode::Good);
+    let client = TsaClient::new(&tsa.url, TrustedCerts::load(&tsa.ca_pem()).unwrap()).unwrap();
+    let pending = timestamp_pending(&env, &client).await;
+    assert_eq!(pending.len(), modes.len());
+    for done in &pending {
+        assert_eq!(done.result, "timestamped", "{done:?}");
+        let report = env.report(ORG, &done.sign_id).await;
+        assert!(report.chain.is_valid(), "{:?}", report.chain);
+        let types: Vec<_> = report.events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::Sign, EventType::Timestamp]);
+        let sign_digest = report.events[0].sha256();
+        let token_sha256 = report.events[1].token_sha256.clone().unwrap();
+        let stored = env
+            .blob(&timestamp_token_key(&report.sign.key(), &token_sha256))
+            .await;
+        tsa.openssl_verify(&stored.bytes, &sign_digest)
+            .unwrap_or_else(|e| panic!("openssl refuses the token: {e}"));
+    }
+    assert!(timestamp_pending(&env, &client).await.is_empty());
+
     // Nothing listening at all.
     let unreachable = TestEnv::start_with_tsa(backend, &unused_loopback_url(), &tsa.ca_pem()).await;
     let sign = unreachable.create_sign(ORG, false, "P7D").await;

@@ -82,6 +82,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         tsa_ca: Option<PathBuf>,
     },
+    /// Timestamp every signed sign that has no trusted timestamp yet (the TSA of TSA_URL and
+    /// TSA_CERTS, as on the sign function); prints one result per sign, exit 3 if any failed.
+    TimestampPending {
+        /// Only this org's signs.
+        #[arg(long)]
+        org: Option<String>,
+    },
     /// Print a JWT signed with the local dev key (the key `serve` trusts without JWT_JWKS).
     Token(TokenArgs),
     /// Print the public JWKS of the local dev key, to trust dev tokens elsewhere (JWT_JWKS).
@@ -156,6 +163,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{line}");
             }
             if !report.passed() {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::TimestampPending { org } => {
+            let tsa = TsaClient::from_env()?
+                .ok_or_else(|| anyhow::anyhow!("TSA_URL is not set: there is no TSA to ask"))?;
+            let stores = Stores::open(options).await?;
+            let results = with_stores!(stores, |signs, blobs| commands::timestamp_pending(
+                &signs,
+                &blobs,
+                &tsa,
+                org.as_deref()
+            )
+            .await?);
+            print_json(&results)?;
+            if results.iter().any(|r| r.result.starts_with("not ")) {
                 return Ok(ExitCode::from(3));
             }
         }
