@@ -53,7 +53,7 @@ pub struct EvidenceReceipt {
 impl EvidenceReceipt {
     pub fn of(record: &SignRecord) -> Option<Self> {
         let head = record.last_event_sha256.clone()?;
-        (record.event_count > 0).then(|| Self {
+        (record.event_count > 0).then_some(Self {
             events: record.event_count,
             chain_sha256: head,
             timestamped_at: record.timestamped_at,
