@@ -145,7 +145,13 @@ fn the_template_gives_each_function_what_its_code_reads() {
         // Set only for an emulator (sam local); the SDK reads it.
         "AWS_ENDPOINT_URL",
     ];
-    let bucket = [config::BUCKET_NAME, config::KMS_KEY_ID];
+    let bucket = [
+        config::BUCKET_NAME,
+        config::KMS_KEY_ID,
+        config::ESCROW_CERTS,
+        biosign_shared::timestamp::TSA_URL,
+        biosign_shared::timestamp::TSA_CERTS,
+    ];
     let expected = |with_bucket: bool| -> BTreeSet<String> {
         common
             .iter()
