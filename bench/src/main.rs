@@ -123,6 +123,7 @@ impl Bench {
             },
             auth,
             docs: ErrorDocs::new("https://docs.example/errors"),
+            tsa: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

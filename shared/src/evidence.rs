@@ -1,13 +1,14 @@
-//! The evidence trail: one append-only event per accepted preview or signature, hash-chained.
+//! The evidence trail: one append-only event per accepted preview or signature, and one for the
+//! signature's trusted timestamp, hash-chained.
 //!
-//! Each event stores the SHA-256 of its predecessor's canonical form (its JSON serialisation with
-//! fields in declaration order), and the sign record stores the digest of the last event and the
-//! event count. A changed event breaks the next link (or the head); a removed one leaves a gap in
-//! `seq` or a count that does not match.
+//! Each event stores the SHA-256 of its predecessor's canonical form (its RFC 8785 serialisation,
+//! see [`crate::canonical`] and docs/evidence.md), and the sign record stores the digest of the
+//! last event and the event count. A changed event breaks the next link (or the head); a removed
+//! one leaves a gap in `seq` or a count that does not match.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::canonical;
 use crate::ids::{OrgId, SignId};
 use crate::model::{SignRecord, SignatureSummary};
 use crate::seal::SealEvidence;
@@ -18,12 +19,29 @@ use crate::time::{self, Timestamp};
 pub enum EventType {
     Preview,
     Sign,
+    /// The TSA's token for the chain head right after the SIGN event.
+    Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// A device's position in integer units of 10⁻⁷ degree: an event holds no fractions, so that any
+/// JSON library reproduces its canonical bytes (docs/evidence.md, "Value shapes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
-    pub lat: f64,
-    pub lon: f64,
+    pub lat_e7: i32,
+    pub lon_e7: i32,
+}
+
+impl Location {
+    /// Degrees (latitude within ±90, longitude within ±180) rounded to the nearest 10⁻⁷ degree
+    /// (about a centimetre: finer than any device reports).
+    pub fn from_degrees(lat: f64, lon: f64) -> Self {
+        // Within ±1 800 000 000, so the casts are exact.
+        let e7 = |degrees: f64| (degrees * 1e7).round() as i32;
+        Self {
+            lat_e7: e7(lat),
+            lon_e7: e7(lon),
+        }
+    }
 }
 
 /// What the request itself tells about the device and the call, recorded with every event.
@@ -38,6 +56,23 @@ pub struct RequestEvidence {
     pub request_id: String,
 }
 
+/// What a TIMESTAMP event records of the TSA's checked token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampEvidence {
+    /// Hex SHA-256 of the `TimeStampResp` as received (and stored).
+    pub token_sha256: String,
+    /// The token's `genTime`, to the millisecond.
+    pub gen_time: Timestamp,
+    pub tsa_name: String,
+    /// Hex of the digest the TSA signed: the SIGN event's digest.
+    pub imprint: String,
+}
+
+/// One event. PREVIEW and SIGN events hold the request fields (`installation_id`, `fingerprint`,
+/// `request_id` always; `location`, `client_ip`, `user_agent` when known; `signature` in SIGN
+/// only); a TIMESTAMP event holds the token fields instead. A field without a value is absent
+/// from the JSON, never `null` (except `prev_event_sha256`, which the chain's rules fix), so the
+/// stores (DynamoDB, SQLite, memory) and the canonical form agree on one shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceEvent {
     pub org_id: OrgId,
@@ -48,23 +83,66 @@ pub struct EvidenceEvent {
     pub event_type: EventType,
     #[serde(with = "time::rfc3339_ms")]
     pub recorded_at: Timestamp,
-    pub installation_id: String,
-    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureSummary>,
     /// For a SIGN event: the stored envelope's digest and the certificates it was sealed for.
     /// Absent from other events (and so from their canonical form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<SealEvidence>,
-    /// Hex SHA-256 of the previous event's canonical form; `None` for the first event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
+    #[serde(
+        with = "time::rfc3339_ms::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub gen_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imprint: Option<String>,
+    /// Hex SHA-256 of the previous event's canonical form; `None` (JSON `null`) for the first.
     pub prev_event_sha256: Option<String>,
 }
 
 impl EvidenceEvent {
-    /// The next event in `sign`'s chain.
+    fn first_fields(sign: &SignRecord, event_type: EventType, now: Timestamp) -> Self {
+        Self {
+            org_id: sign.org_id.clone(),
+            sign_id: sign.sign_id.clone(),
+            seq: sign.event_count + 1,
+            event_id: uuid::Uuid::new_v4().to_string(),
+            event_type,
+            recorded_at: now,
+            installation_id: None,
+            fingerprint: None,
+            location: None,
+            client_ip: None,
+            user_agent: None,
+            request_id: None,
+            signature: None,
+            sealed: None,
+            token_sha256: None,
+            gen_time: None,
+            tsa_name: None,
+            imprint: None,
+            prev_event_sha256: sign.last_event_sha256.clone(),
+        }
+    }
+
+    /// The next event in `sign`'s chain for a request (a PREVIEW or SIGN).
     pub fn next_for(
         sign: &SignRecord,
         event_type: EventType,
@@ -73,29 +151,33 @@ impl EvidenceEvent {
         now: Timestamp,
     ) -> Self {
         Self {
-            org_id: sign.org_id.clone(),
-            sign_id: sign.sign_id.clone(),
-            seq: sign.event_count + 1,
-            event_id: uuid::Uuid::new_v4().to_string(),
-            event_type,
-            recorded_at: now,
-            installation_id: evidence.installation_id.clone(),
-            fingerprint: evidence.fingerprint.clone(),
+            installation_id: Some(evidence.installation_id.clone()),
+            fingerprint: Some(evidence.fingerprint.clone()),
             location: evidence.location,
             client_ip: evidence.client_ip.clone(),
             user_agent: evidence.user_agent.clone(),
-            request_id: evidence.request_id.clone(),
+            request_id: Some(evidence.request_id.clone()),
             signature,
-            sealed: None,
-            prev_event_sha256: sign.last_event_sha256.clone(),
+            ..Self::first_fields(sign, event_type, now)
         }
     }
 
-    /// Hex SHA-256 of the canonical form.
+    /// The TIMESTAMP event appended to `sign`'s chain for a checked token.
+    pub fn timestamp_for(sign: &SignRecord, token: &TimestampEvidence, now: Timestamp) -> Self {
+        Self {
+            token_sha256: Some(token.token_sha256.clone()),
+            gen_time: Some(token.gen_time),
+            tsa_name: Some(token.tsa_name.clone()),
+            imprint: Some(token.imprint.clone()),
+            ..Self::first_fields(sign, EventType::Timestamp, now)
+        }
+    }
+
+    /// Hex SHA-256 of the canonical (RFC 8785) form.
     pub fn sha256(&self) -> String {
-        // Serialising a struct of strings, numbers and options cannot fail.
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
-        hex::encode(Sha256::digest(canonical))
+        // An event holds strings, integers, nulls and objects of those: it always has a canonical
+        // form (the store contract tests check every shape against `canonical::check_portable`).
+        canonical::digest(self).unwrap_or_default()
     }
 }
 
@@ -113,12 +195,15 @@ impl ChainCheck {
     }
 }
 
-/// Verifies `events` (in any order) against each other and against the sign's recorded head.
+/// Verifies `events` (in any order) against each other and against the sign's recorded head: no
+/// gaps, every link, one sign throughout, previews before the one SIGN, at most one TIMESTAMP and
+/// only after it.
 pub fn verify_chain(sign: &SignRecord, events: &[EvidenceEvent]) -> ChainCheck {
     let broken = |reason: String| ChainCheck::Broken { reason };
     let mut ordered: Vec<&EvidenceEvent> = events.iter().collect();
     ordered.sort_by_key(|e| e.seq);
     let mut previous: Option<String> = None;
+    let (mut signed, mut timestamped) = (false, false);
     for (index, event) in ordered.iter().enumerate() {
         let expected_seq = index as u64 + 1;
         if event.seq != expected_seq {
@@ -126,6 +211,26 @@ pub fn verify_chain(sign: &SignRecord, events: &[EvidenceEvent]) -> ChainCheck {
         }
         if event.org_id != sign.org_id || event.sign_id != sign.sign_id {
             return broken(format!("event {} belongs to another sign", event.seq));
+        }
+        match event.event_type {
+            EventType::Preview if signed => {
+                return broken(format!(
+                    "event {} is a preview after the signature",
+                    event.seq
+                ));
+            }
+            EventType::Sign if signed => {
+                return broken(format!("event {} is a second signature", event.seq));
+            }
+            EventType::Timestamp if !signed || timestamped => {
+                return broken(format!(
+                    "event {} is a timestamp with no signature before it, or a second one",
+                    event.seq
+                ));
+            }
+            EventType::Sign => signed = true,
+            EventType::Timestamp => timestamped = true,
+            EventType::Preview => {}
         }
         if event.prev_event_sha256 != previous {
             return broken(format!(

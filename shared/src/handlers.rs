@@ -32,6 +32,9 @@ pub struct Api<S, B = crate::store::NoBlobs> {
     pub blobs: B,
     pub auth: Authenticator,
     pub docs: ErrorDocs,
+    /// The TSA that timestamps accepted signatures (`TSA_URL`); `None`: no timestamps (and always
+    /// for the functions that store no signature).
+    pub tsa: Option<crate::timestamp::TsaClient>,
 }
 
 /// `GET /v1/orgs/{org_id}/biometric_signs/{sign_id}`
@@ -86,8 +89,16 @@ pub async fn sign<S: SignReader + SignWriter, B: BlobStore>(
         async |key, (evidence, signature)| {
             let _turn = TURNS.take(&key).await;
             let SealingBlobStore { store, escrow } = &api.blobs;
-            service::submit_signature(&api.signs, store, escrow, &key, signature, &evidence)
-                .await?;
+            service::submit_signature(
+                &api.signs,
+                store,
+                escrow,
+                api.tsa.as_ref(),
+                &key,
+                signature,
+                &evidence,
+            )
+            .await?;
             Ok(no_content())
         },
     )

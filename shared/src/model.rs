@@ -136,6 +136,9 @@ pub struct SignRecord {
     pub event_count: u64,
     #[serde(default)]
     pub last_event_sha256: Option<String>,
+    /// The `genTime` of the signature's trusted timestamp, once its TIMESTAMP event is stored.
+    #[serde(with = "time::rfc3339_ms::option", default)]
+    pub timestamped_at: Option<Timestamp>,
 }
 
 /// What the process service supplies when it creates a sign.
@@ -171,6 +174,7 @@ impl SignRecord {
             version: 1,
             event_count: 0,
             last_event_sha256: None,
+            timestamped_at: None,
         }
     }
 

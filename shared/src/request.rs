@@ -86,7 +86,7 @@ fn parse_location(raw: &str) -> Option<Location> {
     let lat = parse_decimal(lat.trim())?;
     let lon = parse_decimal(lon.trim())?;
     ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon))
-        .then_some(Location { lat, lon })
+        .then(|| Location::from_degrees(lat, lon))
 }
 
 fn parse_decimal(raw: &str) -> Option<f64> {
@@ -714,8 +714,8 @@ pub(crate) mod tests {
         assert_eq!(
             ok.location,
             Some(Location {
-                lat: 88.52,
-                lon: -123.1
+                lat_e7: 885_200_000,
+                lon_e7: -1_231_000_000
             })
         );
         assert_eq!(

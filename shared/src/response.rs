@@ -34,6 +34,31 @@ pub struct GetSignResponse {
     #[serde(with = "time::rfc3339_ms::option")]
     pub signed_at: Option<Timestamp>,
     pub signature: Option<SignatureSummary>,
+    /// The receipt of the evidence chain; `None` (JSON `null`) while the sign has no event.
+    pub evidence: Option<EvidenceReceipt>,
+}
+
+/// What a signer may keep to show later which chain was current when they looked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceReceipt {
+    /// Every event, TIMESTAMP included.
+    pub events: u64,
+    /// The chain head: the last event's digest.
+    pub chain_sha256: String,
+    /// The TSA's `genTime` of the signature's timestamp, if it has one.
+    #[serde(with = "time::rfc3339_ms::option")]
+    pub timestamped_at: Option<Timestamp>,
+}
+
+impl EvidenceReceipt {
+    pub fn of(record: &SignRecord) -> Option<Self> {
+        let head = record.last_event_sha256.clone()?;
+        (record.event_count > 0).then_some(Self {
+            events: record.event_count,
+            chain_sha256: head,
+            timestamped_at: record.timestamped_at,
+        })
+    }
 }
 
 impl GetSignResponse {
@@ -52,6 +77,7 @@ impl GetSignResponse {
             previewed_at: record.previewed_at,
             signed_at: record.signed_at,
             signature: record.signature.clone(),
+            evidence: EvidenceReceipt::of(record),
         }
     }
 }

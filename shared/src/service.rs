@@ -7,18 +7,19 @@
 //! decision and the commit:
 //!
 //! read → decide → [`prepare_blobs`] (seal the biometric data) → decide again, with the seal →
-//! both uploads at once → conditional commit → (after the commit: the place for a trusted
-//! timestamp of the event).
+//! both uploads at once → conditional commit → (after a committed SIGN, when a TSA is
+//! configured: [`timestamp_signature`], within 3 s, never failing the request).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sha2::Digest;
 use tokio::time::Instant;
 use zeroize::Zeroize;
 
 use crate::ApiError;
-use crate::evidence::RequestEvidence;
+use crate::evidence::{RequestEvidence, TimestampEvidence};
 use crate::ids::SignKey;
 use crate::model::{BlobKeys, SignRecord};
 use crate::request::ValidSignature;
@@ -28,6 +29,7 @@ use crate::store::{
     BlobStore, CommitError, SignReader, SignUpdate, SignWriter, StoreError, WrittenBlob,
 };
 use crate::time::{self, Timestamp};
+use crate::timestamp::{self, TsaClient};
 
 fn busy() -> ApiError {
     ApiError::Conflict("sign_id: the sign is being changed by another request; retry".into())
@@ -74,7 +76,18 @@ impl RetryPolicy {
 
     /// The process service's cancel (through the `biosign` tool).
     pub const CANCEL: Self = Self::SIGN;
+
+    /// Appending a TIMESTAMP races only the rare second attempt at the same token; the whole step
+    /// is bounded by [`TIMESTAMP_BUDGET`] anyway.
+    pub const TIMESTAMP: Self = Self {
+        budget: Duration::from_secs(1),
+        ..Self::PREVIEW
+    };
 }
+
+/// The longest the timestamp step after a signature may take, TSA and stores included: the
+/// signer's 204 waits for it (`evidence.md`).
+pub const TIMESTAMP_BUDGET: Duration = Duration::from_secs(3);
 
 /// The attempts of one transition under its [`RetryPolicy`].
 struct Backoff {
@@ -385,10 +398,15 @@ fn wipe(plaintext: Bytes) {
 /// commit the state change conditionally. An attempt's blobs are removed again whenever the
 /// stored sign provably does not reference them; when that cannot be known they are kept (and
 /// logged) for `sweep-orphans`.
+///
+/// With a TSA, a signature this call stored is then timestamped ([`timestamp_signature`], at
+/// most [`TIMESTAMP_BUDGET`]); whatever happens there, the signature's outcome stands.
+#[allow(clippy::too_many_arguments)]
 pub async fn submit_signature<S, B>(
     store: &S,
     blobs: &B,
     escrow: &EscrowRecipients,
+    tsa: Option<&TsaClient>,
     key: &SignKey,
     signature: ValidSignature,
     evidence: &RequestEvidence,
@@ -417,8 +435,17 @@ where
     transition.decide_again()?;
     let written = upload_blobs(blobs, prepared.uploads).await?;
     match transition.commit().await {
-        // After the commit: the place where the event's trusted timestamp is to be requested.
-        Ok(Outcome::Applied(_)) => Ok(SignOutcome::Signed),
+        Ok(Outcome::Applied(change)) => {
+            if let Some(tsa) = tsa {
+                let deadline = Instant::now() + TIMESTAMP_BUDGET;
+                if let Err(error) =
+                    timestamp_signature(store, blobs, tsa, key, &change.sign, deadline).await
+                {
+                    tracing::warn!(sign = %key, error = %error, "the signature was not timestamped; biosign timestamp-pending can do it later");
+                }
+            }
+            Ok(SignOutcome::Signed)
+        }
         // Another request stored the identical signature first, with its own blobs.
         Ok(Outcome::Unchanged) => {
             remove_blobs(blobs, &written).await;
@@ -435,6 +462,110 @@ where
             Err(e)
         }
     }
+}
+
+/// Why a signature was not timestamped (logged, never answered to a client).
+#[derive(Debug, thiserror::Error)]
+pub enum TimestampError {
+    #[error("{0}")]
+    Tsa(#[from] timestamp::TsaError),
+    #[error("the timestamp step took over {} ms", TIMESTAMP_BUDGET.as_millis())]
+    OutOfTime,
+    #[error("the sign's chain head is not a SHA-256 digest")]
+    NoHead,
+    #[error("storing the token: {0}")]
+    Store(#[from] StoreError),
+    #[error("appending the TIMESTAMP event: {0}")]
+    Commit(ApiError),
+}
+
+/// Timestamps the signature of `signed` (the sign as its SIGN committed, or as read with that
+/// SIGN as its chain head): asks `tsa` for a token over the chain head, stores the token under
+/// [`timestamp::timestamp_token_key`], and appends the TIMESTAMP event through a transition
+/// ([`state::timestamp`]). Gives up at `deadline`. A stored token that no event references is
+/// removed again, unless the commit's outcome is unknown (then it is kept and logged, like a
+/// signature's blobs).
+pub async fn timestamp_signature<S, B>(
+    store: &S,
+    blobs: &B,
+    tsa: &TsaClient,
+    key: &SignKey,
+    signed: &SignRecord,
+    deadline: Instant,
+) -> Result<TimestampOutcome, TimestampError>
+where
+    S: SignReader + SignWriter,
+    B: BlobStore,
+{
+    let imprint_hex = signed
+        .last_event_sha256
+        .clone()
+        .ok_or(TimestampError::NoHead)?;
+    let imprint: [u8; 32] = hex::decode(&imprint_hex)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(TimestampError::NoHead)?;
+    let token = tokio::time::timeout_at(deadline, tsa.request(imprint))
+        .await
+        .map_err(|_| TimestampError::OutOfTime)??;
+    let token_sha256: [u8; 32] = sha2::Sha256::digest(&token.der).into();
+    let token_sha256_hex = hex::encode(token_sha256);
+    let blob_key = timestamp::timestamp_token_key(key, &token_sha256_hex);
+    let written = tokio::time::timeout_at(
+        deadline,
+        blobs.put_new(
+            &blob_key,
+            token.der.clone(),
+            token_sha256,
+            timestamp::TOKEN_CONTENT_TYPE,
+        ),
+    )
+    .await
+    .map_err(|_| TimestampError::OutOfTime)??;
+    let facts = TimestampEvidence {
+        token_sha256: token_sha256_hex,
+        gen_time: token.gen_time,
+        tsa_name: token.tsa_name,
+        imprint: imprint_hex,
+    };
+    let committed = tokio::time::timeout_at(deadline, async {
+        Transition::begin(store, key, RetryPolicy::TIMESTAMP, |sign, now| {
+            state::timestamp(sign, &facts, now)
+        })
+        .await
+        .map_err(TransitionError::NotApplied)?
+        .commit()
+        .await
+    })
+    .await;
+    match committed {
+        Ok(Ok(Outcome::Applied(_))) => Ok(TimestampOutcome::Timestamped),
+        Ok(Ok(Outcome::Unchanged)) => {
+            remove_blobs(blobs, std::slice::from_ref(&written)).await;
+            Ok(TimestampOutcome::AlreadyTimestamped)
+        }
+        Ok(Err(TransitionError::NotApplied(e))) => {
+            remove_blobs(blobs, std::slice::from_ref(&written)).await;
+            Err(TimestampError::Commit(e))
+        }
+        Ok(Err(TransitionError::OutcomeUnknown(e))) => {
+            tracing::error!(sign = %key, blob_key = %written.key, "the TIMESTAMP event's outcome is unknown: token kept for sweep-orphans");
+            Err(TimestampError::Commit(e))
+        }
+        Err(_) => {
+            // Cut off mid-commit: the write may still land, so the token stays.
+            tracing::error!(sign = %key, blob_key = %written.key, "the TIMESTAMP commit ran out of time: token kept for sweep-orphans");
+            Err(TimestampError::OutOfTime)
+        }
+    }
+}
+
+/// What [`timestamp_signature`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampOutcome {
+    Timestamped,
+    /// Another attempt timestamped the sign first; this token was removed.
+    AlreadyTimestamped,
 }
 
 /// Writes both blobs at once. If one fails, the other is removed again.
@@ -547,6 +678,7 @@ mod tests {
             store,
             store,
             &crate::testing::test_escrow(),
+            None,
             key,
             signature(seed),
             &evidence("inst-1"),
@@ -698,6 +830,7 @@ mod tests {
             &store,
             &store.inner,
             &escrow,
+            None,
             &key,
             signature(3),
             &evidence("inst-1"),
@@ -768,7 +901,8 @@ mod tests {
         };
         let evidence = evidence("i");
         let escrow = crate::testing::test_escrow();
-        let submitted = submit_signature(&store, &blobs, &escrow, &key, signature(1), &evidence);
+        let submitted =
+            submit_signature(&store, &blobs, &escrow, None, &key, signature(1), &evidence);
         let outcome = tokio::time::timeout(Duration::from_secs(30), submitted).await;
         assert_eq!(
             outcome.expect("the uploads wait for each other"),

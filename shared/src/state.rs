@@ -6,7 +6,7 @@
 //! `EXPIRED` is derived once `expires_at` has passed on a sign neither signed nor cancelled.
 
 use crate::ApiError;
-use crate::evidence::{EventType, EvidenceEvent, RequestEvidence};
+use crate::evidence::{EventType, EvidenceEvent, RequestEvidence, TimestampEvidence};
 use crate::model::{BlobKeys, SignRecord, SignStatus, SignatureSummary, StoredStatus};
 use crate::seal::SealEvidence;
 use crate::time::Timestamp;
@@ -148,6 +148,36 @@ pub fn cancel(sign: &SignRecord, now: Timestamp) -> Result<Change, ApiError> {
             })
         }
     }
+}
+
+/// The signature's trusted timestamp: allowed on a `SIGNED` sign whose chain head is still the
+/// token's imprint (the SIGN event's digest: nothing follows a signature but its timestamp). A
+/// sign that already has one is [`Decision::Unchanged`] (two attempts raced; the first stays).
+pub fn timestamp(
+    sign: &SignRecord,
+    token: &TimestampEvidence,
+    now: Timestamp,
+) -> Result<Decision, ApiError> {
+    if sign.timestamped_at.is_some() {
+        return Ok(Decision::Unchanged);
+    }
+    if sign.status != StoredStatus::Signed {
+        return Err(ApiError::Conflict(
+            "sign_id: only a signed sign is timestamped".into(),
+        ));
+    }
+    if sign.last_event_sha256.as_deref() != Some(token.imprint.as_str()) {
+        return Err(ApiError::Conflict(
+            "sign_id: the token's imprint is not the chain head after the signature".into(),
+        ));
+    }
+    let event = EvidenceEvent::timestamp_for(sign, token, now);
+    let mut next = advance(sign, &event);
+    next.timestamped_at = Some(token.gen_time);
+    Ok(Decision::Apply(Change {
+        sign: next,
+        event: Some(event),
+    }))
 }
 
 /// Moves the version and the head of the chain past `event`.
@@ -431,6 +461,89 @@ mod tests {
         ));
     }
 
+    fn token_for(imprint: &str, now: Timestamp) -> TimestampEvidence {
+        TimestampEvidence {
+            token_sha256: "t".repeat(64),
+            gen_time: now,
+            tsa_name: "CN=tsa.test".into(),
+            imprint: imprint.into(),
+        }
+    }
+
+    #[test]
+    fn a_timestamp_follows_the_signature_once_and_only_for_its_head() {
+        use crate::evidence::verify_chain;
+        let now = crate::time::now();
+        let s0 = sign_with(vec![], now);
+        assert!(matches!(
+            timestamp(&s0, &token_for("x", now), now),
+            Err(ApiError::Conflict(_))
+        ));
+        let c1 = signed(&s0, "a", now);
+        let head = c1.sign.last_event_sha256.clone().unwrap();
+        assert!(matches!(
+            timestamp(&c1.sign, &token_for("not the head", now), now),
+            Err(ApiError::Conflict(_))
+        ));
+        let Ok(Decision::Apply(c2)) = timestamp(&c1.sign, &token_for(&head, now), now) else {
+            panic!("a signed sign is timestamped");
+        };
+        let event = c2.event.clone().unwrap();
+        assert_eq!(event.event_type, EventType::Timestamp);
+        assert_eq!(
+            (
+                event.seq,
+                event.prev_event_sha256.as_deref(),
+                event.imprint.as_deref()
+            ),
+            (2, Some(head.as_str()), Some(head.as_str()))
+        );
+        assert_eq!(event.installation_id, None, "no request fields");
+        let json = serde_json::to_value(&event).unwrap();
+        for request_field in ["installation_id", "fingerprint", "request_id", "signature"] {
+            assert!(json.get(request_field).is_none(), "{request_field}: {json}");
+        }
+        assert_eq!(
+            (c2.sign.timestamped_at, c2.sign.event_count),
+            (Some(now), 2)
+        );
+        assert_eq!(c2.sign.last_event_sha256, Some(event.sha256()));
+        assert_eq!(
+            timestamp(&c2.sign, &token_for(&head, now), now),
+            Ok(Decision::Unchanged)
+        );
+        let events = [c1.event.unwrap(), event];
+        assert!(verify_chain(&c2.sign, &events).is_valid());
+        // A TIMESTAMP without a SIGN before it is refused by the chain check too.
+        let mut reordered = events.clone();
+        reordered.swap(0, 1);
+        reordered[0].seq = 1;
+        reordered[1].seq = 2;
+        assert!(!verify_chain(&c2.sign, &reordered).is_valid());
+    }
+
+    #[test]
+    fn event_digest_is_the_sha256_of_its_jcs_form() {
+        let now = crate::time::now();
+        let s0 = sign_with(vec!["d".into()], now);
+        let mut evidence = evidence();
+        evidence.location = Some(crate::evidence::Location::from_degrees(40.4168, -3.7038));
+        let event = preview(&s0, &evidence, now).unwrap().event.unwrap();
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            value["location"],
+            serde_json::json!({"lat_e7": 404_168_000, "lon_e7": -37_038_000})
+        );
+        crate::canonical::check_portable(&value).unwrap();
+        let bytes = crate::canonical::to_vec(&value).unwrap();
+        assert_eq!(event.sha256(), crate::canonical::sha256_hex(&bytes));
+        assert_eq!(
+            bytes,
+            crate::canonical::to_vec(&event).unwrap(),
+            "the struct and its JSON value have one canonical form"
+        );
+    }
+
     #[test]
     fn chain_detects_changed_and_removed_events() {
         use crate::evidence::verify_chain;
@@ -445,7 +558,7 @@ mod tests {
         assert!(verify_chain(&s3, &events).is_valid());
 
         let mut changed = events.clone();
-        changed[0].fingerprint = "forged".into();
+        changed[0].fingerprint = Some("forged".into());
         assert!(!verify_chain(&s3, &changed).is_valid());
         let mut changed_last = events.clone();
         changed_last[2].client_ip = Some("198.51.100.1".into());

@@ -41,6 +41,18 @@ pub const TSA_CERTS: &str = "TSA_CERTS";
 /// it, and must not depend on it.
 pub const TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The content type a stored token (`TimeStampResp`, DER) is written with.
+pub const TOKEN_CONTENT_TYPE: &str = "application/timestamp-reply";
+
+/// Where a sign's timestamp token is stored: content-addressed under the sign's prefix, so the
+/// TIMESTAMP event's `token_sha256` finds it and no key is ever reused.
+pub fn timestamp_token_key(key: &crate::ids::SignKey, token_sha256: &str) -> String {
+    format!(
+        "signs/{}/{}/timestamps/{token_sha256}.tsr",
+        key.org_id, key.sign_id
+    )
+}
+
 /// A TSA's answer is a few kilobytes; anything much larger is not one.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 

@@ -47,6 +47,7 @@ async fn api_with_sign() -> (Api<MemoryStore>, SignKey) {
         blobs: Default::default(),
         auth: authenticator(),
         docs: ErrorDocs::new("https://docs.test/errors"),
+        tsa: None,
     };
     (api, key)
 }
@@ -76,14 +77,14 @@ async fn preview_records_the_gateway_source_ip_and_request_id_not_client_headers
         Some("203.0.113.10"),
         "from requestContext.http.sourceIp, not X-Forwarded-For"
     );
-    assert_eq!(event.request_id, "gw-request-1");
+    assert_eq!(event.request_id.as_deref(), Some("gw-request-1"));
     assert_eq!(
         event.user_agent.as_deref(),
         Some("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)")
     );
     assert_eq!(
-        event.location.map(|l| (l.lat, l.lon)),
-        Some((88.52, -123.1))
+        event.location.map(|l| (l.lat_e7, l.lon_e7)),
+        Some((885_200_000, -1_231_000_000))
     );
     let sign = api.signs.get_sign(&key).await.unwrap().unwrap();
     assert_eq!(serde_json::to_value(sign.status).unwrap(), "PREVIEWED");

@@ -200,6 +200,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             blobs: Default::default(),
             auth: Authenticator::from_jwks_json(&jwks, "https://idp.test", "biosign-api").unwrap(),
             docs: ErrorDocs::new("https://docs.test/errors"),
+            tsa: None,
         },
         key,
         token,

@@ -137,7 +137,13 @@ impl FunctionOnMoto {
     /// stores the preview-sign function uses: the state a signing test starts from.
     pub async fn record_preview(&self) {
         let auth = self.key.authenticator().expect("the dev key's JWKS");
-        let api = commands::api(self.signs.clone(), self.blobs.clone(), test_escrow(), auth);
+        let api = commands::api(
+            self.signs.clone(),
+            self.blobs.clone(),
+            test_escrow(),
+            auth,
+            None,
+        );
         let request = lambda_http::request::from_str(&self.event("apigw-v2-preview.json"))
             .expect("a valid API Gateway v2 event");
         let response = handlers::preview(&api, request).await;

@@ -3,6 +3,7 @@
 //! and helpers that speak the API as a client would.
 #![forbid(unsafe_code)]
 
+use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -19,6 +20,7 @@ use biosign_shared::store::faults::{FaultSwitches, Faulty};
 use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::store::{BlobStore, StoredBlob};
 use biosign_shared::testing::test_escrow;
+use biosign_shared::timestamp::TsaClient;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -210,6 +212,28 @@ impl TestEnv {
 
     /// As [`TestEnv::start`], with the server's bounds given (short timeouts, a small cap).
     pub async fn start_with_limits(backend: Backend, limits: server::ServerLimits) -> Self {
+        Self::start_with_options(backend, limits, None).await
+    }
+
+    /// As [`TestEnv::start`], with accepted signatures timestamped by the TSA that `TSA_URL` and
+    /// `TSA_CERTS` configure (read as `biosign serve` reads them from its environment).
+    pub async fn start_with_tsa(backend: Backend, tsa_url: &str, tsa_certs: &Path) -> Self {
+        let tsa_certs = tsa_certs.display().to_string();
+        let tsa = TsaClient::from_lookup(|name| match name {
+            biosign_shared::timestamp::TSA_URL => Some(tsa_url.to_owned()),
+            biosign_shared::timestamp::TSA_CERTS => Some(tsa_certs.clone()),
+            _ => None,
+        })
+        .expect("a valid TSA configuration");
+        assert!(tsa.is_some());
+        Self::start_with_options(backend, server::ServerLimits::default(), tsa).await
+    }
+
+    async fn start_with_options(
+        backend: Backend,
+        limits: server::ServerLimits,
+        tsa: Option<TsaClient>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
         let auth = key.authenticator().expect("dev JWKS");
@@ -250,13 +274,13 @@ impl TestEnv {
         });
         match &stores {
             TestStores::Embedded(store) => {
-                let api = commands::api(store.clone(), store.clone(), test_escrow(), auth);
+                let api = commands::api(store.clone(), store.clone(), test_escrow(), auth, tsa);
                 tokio::spawn(server::run_with_limits(
                     listener, api, cors, limits, shutdown,
                 ));
             }
             TestStores::Aws { signs, blobs } => {
-                let api = commands::api(signs.clone(), blobs.clone(), test_escrow(), auth);
+                let api = commands::api(signs.clone(), blobs.clone(), test_escrow(), auth, tsa);
                 tokio::spawn(server::run_with_limits(
                     listener, api, cors, limits, shutdown,
                 ));

@@ -24,10 +24,9 @@ fn evidence(installation: &str) -> RequestEvidence {
     RequestEvidence {
         installation_id: installation.into(),
         fingerprint: "fp".into(),
-        location: Some(biosign_shared::evidence::Location {
-            lat: 40.4168,
-            lon: -3.7038,
-        }),
+        location: Some(biosign_shared::evidence::Location::from_degrees(
+            40.4168, -3.7038,
+        )),
         client_ip: Some("203.0.113.7".into()),
         user_agent: Some("Mozilla/5.0".into()),
         request_id: "req-1".into(),
@@ -206,6 +205,92 @@ pub async fn events_list_in_seq_order<S: SignAdmin>(store: &S) {
         (1..=12).collect::<Vec<_>>()
     );
     assert!(biosign_shared::evidence::verify_chain(&sign, &events).is_valid());
+}
+
+/// A SIGN and a TIMESTAMP event (request fields absent, token fields present) read back exactly
+/// as written, digests included; and signs list by org.
+pub async fn signed_and_timestamped_events_read_back_exactly_and_signs_list_by_org<S: SignAdmin>(
+    store: &S,
+) {
+    use biosign_shared::evidence::TimestampEvidence;
+    use biosign_shared::model::{BlobKeys, ImageFormat, SignatureSummary};
+    use biosign_shared::state::Decision;
+    let mut sign = new_sign("acme");
+    // Nothing to preview: the sign can be signed at once.
+    sign.preview_documents.clear();
+    let other = new_sign("globex");
+    store.create_sign(&sign).await.unwrap();
+    store.create_sign(&other).await.unwrap();
+    let now = time::now();
+    let summary = SignatureSummary {
+        image_sha256: "a".repeat(64),
+        biometric_data_sha256: "b".repeat(64),
+        image_format: ImageFormat::Png,
+        image_width: 10,
+        image_height: 10,
+        biometric: biosign_shared::capture::BiometricSummary {
+            format: biosign_shared::capture::Format::Sigdata1,
+            strokes: 1,
+            samples: 20,
+            duration_ms: 500,
+            pressure: false,
+            pointer_type: Some(biosign_shared::capture::PointerType::Pen),
+        },
+    };
+    let keys = BlobKeys::for_attempt(&key(&sign), ImageFormat::Png);
+    let mut written = Vec::new();
+    let mut current = sign.clone();
+    for step in 0..2 {
+        let decision = if step == 0 {
+            state::sign(&current, &summary, None, &keys, &evidence("i"), now).unwrap()
+        } else {
+            let token = TimestampEvidence {
+                token_sha256: "c".repeat(64),
+                gen_time: now,
+                tsa_name: "CN=tsa.test,O=biosign tests".into(),
+                imprint: current.last_event_sha256.clone().unwrap(),
+            };
+            state::timestamp(&current, &token, now).unwrap()
+        };
+        let Decision::Apply(change) = decision else {
+            panic!("step {step}: expected a change");
+        };
+        let update = SignUpdate {
+            expected_version: current.version,
+            sign: change.sign,
+            event: change.event,
+        };
+        store.commit(&update).await.unwrap();
+        written.push(update.event.clone().unwrap());
+        current = update.sign;
+    }
+    assert_eq!(
+        store.get_sign(&key(&sign)).await.unwrap(),
+        Some(current.clone())
+    );
+    let events = store.list_events(&key(&sign)).await.unwrap();
+    assert_eq!(events, written);
+    assert_eq!(
+        events.iter().map(|e| e.sha256()).collect::<Vec<_>>(),
+        written.iter().map(|e| e.sha256()).collect::<Vec<_>>()
+    );
+    assert!(biosign_shared::evidence::verify_chain(&current, &events).is_valid());
+
+    let ids = |signs: Vec<SignRecord>| {
+        let mut ids: Vec<String> = signs.iter().map(|s| s.sign_id.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let acme = OrgId::parse("acme").unwrap();
+    assert_eq!(
+        ids(store.list_signs(Some(&acme)).await.unwrap()),
+        vec![sign.sign_id.to_string()]
+    );
+    let everything = ids(store.list_signs(None).await.unwrap());
+    assert!(everything.contains(&sign.sign_id.to_string()));
+    assert!(everything.contains(&other.sign_id.to_string()));
+    let listed = store.list_signs(Some(&acme)).await.unwrap();
+    assert_eq!(listed, vec![current], "the listed record is the stored one");
 }
 
 fn sha(bytes: &[u8]) -> [u8; 32] {

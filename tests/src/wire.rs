@@ -98,7 +98,7 @@ impl TestEnv {
             origins: vec!["https://app.example".into()],
             allow_loopback: false,
         });
-        let api = commands::api(served_signs, served_blobs, test_escrow(), auth);
+        let api = commands::api(served_signs, served_blobs, test_escrow(), auth, None);
         tokio::spawn(server::run(listener, api, cors, shutdown));
         Self {
             base_url,

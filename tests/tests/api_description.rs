@@ -145,11 +145,14 @@ fn the_template_gives_each_function_what_its_code_reads() {
         // Set only for an emulator (sam local); the SDK reads it.
         "AWS_ENDPOINT_URL",
     ];
-    // What only the sign function reads: where the blobs go, and whom the data is sealed for.
+    // What only the sign function reads: where the blobs go, whom the data is sealed for, and
+    // the TSA that timestamps the evidence.
     let sign_only = [
         config::BUCKET_NAME,
         config::KMS_KEY_ID,
         config::ESCROW_CERTS,
+        biosign_shared::timestamp::TSA_URL,
+        biosign_shared::timestamp::TSA_CERTS,
     ];
     let expected = |signs: bool| -> BTreeSet<String> {
         common

@@ -152,7 +152,7 @@ where
         request_id: uuid::Uuid::new_v4().to_string(),
     };
     let escrow = biosign_shared::testing::test_escrow();
-    service::submit_signature(signs, blobs, &escrow, key, valid, &evidence).await
+    service::submit_signature(signs, blobs, &escrow, None, key, valid, &evidence).await
 }
 
 async fn race<S, B>(
@@ -251,7 +251,10 @@ async fn identical_racing_signs_all_succeed_and_store_one_signature(env: TestEnv
         serde_json::to_value(report.events[0].event_type).unwrap(),
         "SIGN"
     );
-    assert_eq!(report.events[0].installation_id, DEVICE_INSTALLATION);
+    assert_eq!(
+        report.events[0].installation_id.as_deref(),
+        Some(DEVICE_INSTALLATION)
+    );
     assert!(report.chain.is_valid(), "{:?}", report.chain);
     let keys = env.blob_keys().await;
     assert_eq!(

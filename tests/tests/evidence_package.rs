@@ -493,9 +493,7 @@ async fn the_python_recomputation_refuses_what_is_not_canonical() {
     }
 }
 
-/// Exports a signed sign from a real store through the store traits. Phase 1: the store's events
-/// still have the old shape (serde field order, float location, no envelope digest), so only the
-/// parts that do not depend on it are asserted; see the integration notes.
+/// Exports a signed sign from a real store through the store traits; the package verifies.
 async fn export_from_store(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let sign = env.create_sign(ORG, true, "P7D").await;
@@ -542,20 +540,26 @@ async fn export_from_store(backend: Backend) {
     assert_eq!(outcome(checks::ENTRIES), evidence_package::Outcome::Ok);
     assert_eq!(outcome(checks::TIMESTAMP), evidence_package::Outcome::Skip);
     assert!(!shell_failures(&package, None).contains(checks::ENTRIES));
-    // Phase 1 tripwire: today's events hold the location as floats (and are hashed in serde's
-    // field order), so the chain is refused at line 1. Once the service hashes events in the
-    // documented shape, this must read Outcome::Ok for every check but TIMESTAMP/TSA_CHAIN.
-    let chain = report
-        .lines
-        .iter()
-        .find(|l| l.check == checks::CHAIN)
-        .unwrap();
-    assert!(
-        chain
-            .detail
-            .starts_with("line 1 is not a canonical event: .location.lat:"),
-        "{chain}"
+    // The service hashes events in the documented shape: every check holds but the timestamp's
+    // (this sign was not timestamped).
+    // Tripwire until the sealing branch records `biometric_envelope_sha256` in the SIGN event:
+    // then biometric_data must read Ok too (and the report pass).
+    for line in &report.lines {
+        let expected = match line.check {
+            checks::TIMESTAMP | checks::TSA_CHAIN => evidence_package::Outcome::Skip,
+            checks::BIOMETRIC_DATA if line.detail.contains("no biometric_envelope_sha256") => {
+                evidence_package::Outcome::Fail
+            }
+            _ => evidence_package::Outcome::Ok,
+        };
+        assert_eq!(line.outcome, expected, "{line}");
+    }
+    assert_eq!(
+        m["chain_sha256"],
+        record.last_event_sha256.unwrap().as_str()
     );
+    assert_eq!(m["sign"]["evidence"]["events"], 2);
+    assert_eq!(m["sign"]["evidence"]["chain_sha256"], m["chain_sha256"]);
 
     // An unknown sign, and a sign without events, are refused with a message.
     let missing = match &env.stores {

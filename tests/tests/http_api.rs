@@ -48,6 +48,7 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
         "previewed_at",
         "signed_at",
         "signature",
+        "evidence",
     ];
     expected.sort_unstable();
     let mut keys_sorted = keys.clone();
@@ -57,6 +58,11 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
         "the response holds exactly the contract's fields"
     );
     assert_eq!(got.body["status"], "PENDING");
+    assert_eq!(
+        got.body["evidence"],
+        Value::Null,
+        "no event yet: no receipt"
+    );
     assert_eq!(got.body["type"], "BIOMETRIC");
     assert_eq!(got.body["sign_id"], sign.sign_id.as_str());
     assert_eq!(got.body["org_id"], "acme");
@@ -134,25 +140,39 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
     );
     assert!(report.chain.is_valid(), "{:?}", report.chain);
     assert_eq!(report.events.len(), 2);
+    // The receipt names the stored chain head; no TSA here, so no timestamp.
+    assert_eq!(
+        got.body["evidence"],
+        json!({
+            "events": 2,
+            "chain_sha256": report.sign.last_event_sha256.clone().unwrap(),
+            "timestamped_at": null,
+        })
+    );
     let preview_event = &report.events[0];
     assert_eq!(
         serde_json::to_value(preview_event.event_type).unwrap(),
         "PREVIEW"
     );
     assert_eq!(
-        preview_event.installation_id,
-        "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11"
+        preview_event.installation_id.as_deref(),
+        Some("5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11")
     );
     assert_eq!(
-        preview_event.fingerprint,
-        "3f8a1c2e9b7d4f60a1b2c3d4e5f60718"
+        preview_event.fingerprint.as_deref(),
+        Some("3f8a1c2e9b7d4f60a1b2c3d4e5f60718")
     );
     assert_eq!(
-        preview_event.location.map(|l| (l.lat, l.lon)),
-        Some((40.4168, -3.7038))
+        preview_event.location.map(|l| (l.lat_e7, l.lon_e7)),
+        Some((404_168_000, -37_038_000))
     );
     assert_eq!(preview_event.client_ip.as_deref(), Some("127.0.0.1"));
-    assert!(!preview_event.request_id.is_empty());
+    assert!(
+        preview_event
+            .request_id
+            .as_ref()
+            .is_some_and(|id| !id.is_empty())
+    );
     assert_eq!(preview_event.prev_event_sha256, None);
     let sign_event = &report.events[1];
     assert_eq!(serde_json::to_value(sign_event.event_type).unwrap(), "SIGN");

@@ -63,6 +63,14 @@ macro_rules! sign_store_suite {
                 let (store, _dir) = $make.await;
                 contract::events_list_in_seq_order(&store).await;
             }
+            #[tokio::test]
+            async fn signed_and_timestamped_events_read_back_exactly_and_signs_list_by_org() {
+                let (store, _dir) = $make.await;
+                contract::signed_and_timestamped_events_read_back_exactly_and_signs_list_by_org(
+                    &store,
+                )
+                .await;
+            }
         }
     };
 }

@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         blobs: NoBlobs,
         auth: config.auth,
         docs: config.docs,
+        tsa: None,
     };
     let api = &api;
     run(service_fn(move |request| async move {

@@ -8,6 +8,7 @@ use biosign_shared::config::{self, BucketConfig, FunctionConfig};
 use biosign_shared::handlers::{self, Api};
 use biosign_shared::store::SealingBlobStore;
 use biosign_shared::store::{dynamo::DynamoSignStore, s3::S3BlobStore};
+use biosign_shared::timestamp::TsaClient;
 use lambda_http::{Error, run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -31,6 +32,7 @@ async fn main() -> Result<(), Error> {
         },
         auth: config.auth,
         docs: config.docs,
+        tsa: config::or_exit(TsaClient::from_env()),
     };
     let api = &api;
     run(service_fn(move |request| async move {

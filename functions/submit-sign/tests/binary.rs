@@ -156,7 +156,7 @@ async fn stores_a_signature_once_the_documents_were_previewed() {
         (EventType::Preview, EventType::Sign)
     );
     assert_eq!(sign.client_ip.as_deref(), Some("203.0.113.10"));
-    assert_eq!(sign.request_id, "gw-request-2");
+    assert_eq!(sign.request_id.as_deref(), Some("gw-request-2"));
 
     // The bucket holds the image as decoded and the biometric data sealed, under the keys the
     // sign records, and nothing else.

@@ -257,6 +257,44 @@ impl SignAdmin for DynamoSignStore {
         }
     }
 
+    /// A Scan filtered on `sk = SIGN` (and the org's partition prefix): it reads the whole table,
+    /// which is acceptable for an operator's tool run now and then, never for a request path.
+    async fn list_signs(
+        &self,
+        org: Option<&crate::ids::OrgId>,
+    ) -> Result<Vec<SignRecord>, StoreError> {
+        let prefix = match org {
+            Some(org) => format!("SIGN#{org}#"),
+            None => "SIGN#".into(),
+        };
+        let mut signs = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :record AND begins_with(#pk, :prefix)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_names("#sk", SORT_KEY)
+                .expression_attribute_values(":record", AttributeValue::S(RECORD_SORT_KEY.into()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan", e))?;
+            for item in output.items.unwrap_or_default() {
+                signs.push(from_item(item)?);
+            }
+            match output.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        Ok(signs)
+    }
+
     async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
         let mut events = Vec::new();
         let mut start: Option<Item> = None;

@@ -258,6 +258,27 @@ impl SignAdmin for EmbeddedStore {
         .await
     }
 
+    async fn list_signs(
+        &self,
+        org: Option<&crate::ids::OrgId>,
+    ) -> Result<Vec<SignRecord>, StoreError> {
+        let org = org.map(|org| org.to_string());
+        self.with_conn(move |conn| {
+            let mut statement = conn
+                .prepare("SELECT record FROM signs WHERE ?1 IS NULL OR org_id = ?1")
+                .map_err(sql)?;
+            let rows = statement
+                .query_map(params![org], |row| row.get::<_, String>(0))
+                .map_err(sql)?;
+            rows.map(|row| {
+                let json = row.map_err(sql)?;
+                serde_json::from_str(&json).map_err(json_err)
+            })
+            .collect()
+        })
+        .await
+    }
+
     async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
         let (org, sign) = (key.org_id.to_string(), key.sign_id.to_string());
         self.with_conn(move |conn| {

@@ -115,6 +115,13 @@ impl<S: SignAdmin> SignAdmin for Faulty<S> {
     async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
         self.inner.list_events(key).await
     }
+
+    async fn list_signs(
+        &self,
+        org: Option<&crate::ids::OrgId>,
+    ) -> Result<Vec<SignRecord>, StoreError> {
+        self.inner.list_signs(org).await
+    }
 }
 
 impl<S: BlobStore> BlobStore for Faulty<S> {

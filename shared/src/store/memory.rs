@@ -72,6 +72,19 @@ impl SignAdmin for MemoryStore {
         Ok(())
     }
 
+    async fn list_signs(
+        &self,
+        org: Option<&crate::ids::OrgId>,
+    ) -> Result<Vec<SignRecord>, StoreError> {
+        let signs = self.signs.lock().map_err(|_| poisoned())?;
+        Ok(signs
+            .values()
+            .map(|(sign, _)| sign)
+            .filter(|sign| org.is_none_or(|org| &sign.org_id == org))
+            .cloned()
+            .collect())
+    }
+
     async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
         let signs = self.signs.lock().map_err(|_| poisoned())?;
         let mut events = signs

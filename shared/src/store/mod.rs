@@ -110,6 +110,13 @@ pub trait SignAdmin: SignReader + SignWriter {
         sign: &SignRecord,
     ) -> impl Future<Output = Result<(), CommitError>> + Send;
 
+    /// Every sign, or every sign of `org`, in no particular order (an admin tool's listing: on
+    /// DynamoDB a full table scan).
+    fn list_signs(
+        &self,
+        org: Option<&crate::ids::OrgId>,
+    ) -> impl Future<Output = Result<Vec<SignRecord>, StoreError>> + Send;
+
     /// A sign's evidence events in `seq` order.
     fn list_events(
         &self,

@@ -9,12 +9,13 @@ use biosign_shared::config;
 use biosign_shared::evidence::{ChainCheck, EvidenceEvent, verify_chain};
 use biosign_shared::handlers::Api;
 use biosign_shared::ids::{OrgId, SignId, SignKey};
-use biosign_shared::model::{Document, NewSign, SignRecord, Signer};
+use biosign_shared::model::{Document, NewSign, SignRecord, Signer, StoredStatus};
 use biosign_shared::seal::EscrowRecipients;
 use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::embedded::EmbeddedStore;
 use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::store::{BlobStore, CommitError, SealingBlobStore, SignAdmin};
+use biosign_shared::timestamp::TsaClient;
 use biosign_shared::{ApiError, aws, service, time};
 use chrono::Duration;
 use clap::{Args, ValueEnum};
@@ -368,12 +369,13 @@ pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'sta
 }
 
 /// Builds the API of `serve` for the given stores; signatures' biometric data is sealed for
-/// `escrow` (see [`escrow::escrow_for_local`]).
+/// `escrow` (see [`escrow::escrow_for_local`]) and, with a TSA, timestamped.
 pub fn api<S, B: BlobStore>(
     signs: S,
     blobs: B,
     escrow: EscrowRecipients,
     auth: Authenticator,
+    tsa: Option<TsaClient>,
 ) -> Arc<Api<S, SealingBlobStore<B>>> {
     let env = |name: &str| std::env::var(name).ok();
     Arc::new(Api {
@@ -384,6 +386,7 @@ pub fn api<S, B: BlobStore>(
         },
         auth,
         docs: config::error_docs(&env),
+        tsa,
     })
 }
 
@@ -446,4 +449,48 @@ mod tests {
             ("biometric_signs:read biometric_signs:sign", "PT15M")
         );
     }
+}
+
+/// What `timestamp-pending` did for one sign.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingTimestamp {
+    pub org_id: String,
+    pub sign_id: String,
+    /// `timestamped`, `already timestamped`, or why not.
+    pub result: String,
+}
+
+/// Timestamps every SIGNED sign (of `org`, or all) that has no TIMESTAMP event yet, with the
+/// SIGN event's digest as the imprint (the chain head right after it), one sign at a time.
+pub async fn timestamp_pending<S: SignAdmin, B: BlobStore>(
+    signs: &S,
+    blobs: &B,
+    tsa: &TsaClient,
+    org: Option<&str>,
+) -> anyhow::Result<Vec<PendingTimestamp>> {
+    let org = org
+        .map(OrgId::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--org: {e}"))?;
+    let mut done = Vec::new();
+    for sign in signs.list_signs(org.as_ref()).await? {
+        if sign.status != StoredStatus::Signed || sign.timestamped_at.is_some() {
+            continue;
+        }
+        let key = sign.key();
+        let deadline = tokio::time::Instant::now() + service::TIMESTAMP_BUDGET;
+        let result = match service::timestamp_signature(signs, blobs, tsa, &key, &sign, deadline)
+            .await
+        {
+            Ok(service::TimestampOutcome::Timestamped) => "timestamped".to_owned(),
+            Ok(service::TimestampOutcome::AlreadyTimestamped) => "already timestamped".to_owned(),
+            Err(e) => format!("not timestamped: {e}"),
+        };
+        done.push(PendingTimestamp {
+            org_id: key.org_id.to_string(),
+            sign_id: key.sign_id.to_string(),
+            result,
+        });
+    }
+    Ok(done)
 }

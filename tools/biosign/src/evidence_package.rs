@@ -43,14 +43,8 @@ pub fn image_entry(format: ImageFormat) -> String {
     format!("signature_image.{}", format.extension())
 }
 
-/// Where the sign function stores a timestamp token: content-addressed under the sign's prefix,
-/// so the TIMESTAMP event's `token_sha256` finds it and no key is ever reused.
-pub fn timestamp_token_key(key: &SignKey, token_sha256: &str) -> String {
-    format!(
-        "signs/{}/{}/timestamps/{token_sha256}.tsr",
-        key.org_id, key.sign_id
-    )
-}
+/// Where the sign function stores a timestamp token (defined with the service that writes it).
+pub use biosign_shared::timestamp::timestamp_token_key;
 
 /// A package's entries by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use biosign::evidence_package::{self, Package};
 use biosign::server::{self, Cors};
 use biosign::sweep::{self, SweepArgs};
 use biosign::with_stores;
-use biosign_shared::timestamp::{self, TrustedCerts};
+use biosign_shared::timestamp::{self, TrustedCerts, TsaClient};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -83,6 +83,13 @@ enum Command {
         /// The TSA's CA certificate(s), PEM: also check who signed the timestamp token.
         #[arg(long, value_name = "FILE")]
         tsa_ca: Option<PathBuf>,
+    },
+    /// Timestamp every signed sign that has no trusted timestamp yet (the TSA of TSA_URL and
+    /// TSA_CERTS, as on the sign function); prints one result per sign, exit 3 if any failed.
+    TimestampPending {
+        /// Only this org's signs.
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Print a JWT signed with the local dev key (the key `serve` trusts without JWT_JWKS).
     Token(TokenArgs),
@@ -170,6 +177,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(3));
             }
         }
+        Command::TimestampPending { org } => {
+            let tsa = TsaClient::from_env()?
+                .ok_or_else(|| anyhow::anyhow!("TSA_URL is not set: there is no TSA to ask"))?;
+            let stores = Stores::open(options).await?;
+            let results = with_stores!(stores, |signs, blobs| commands::timestamp_pending(
+                &signs,
+                &blobs,
+                &tsa,
+                org.as_deref()
+            )
+            .await?);
+            print_json(&results)?;
+            if results.iter().any(|r| r.result.starts_with("not ")) {
+                return Ok(ExitCode::from(3));
+            }
+        }
         Command::Token(args) => {
             let key = DevKey::load_or_create(&options.data_dir)?;
             println!("{}", commands::mint_token(&key, &args)?);
@@ -223,6 +246,8 @@ async fn serve(
     let key = DevKey::load_or_create(&options.data_dir)?;
     let (auth, trusted) = commands::serve_authenticator(&key)?;
     let escrow = escrow::escrow_for_local(&options.data_dir)?;
+    // TSA_URL and TSA_CERTS, as on the sign function: accepted signatures are timestamped.
+    let tsa = TsaClient::from_env()?;
     let stores = Stores::open(options).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
@@ -277,7 +302,7 @@ async fn serve(
         let _ = tokio::signal::ctrl_c().await;
     };
     with_stores!(stores, |signs, blobs| {
-        let api = commands::api(signs, blobs, escrow, auth);
+        let api = commands::api(signs, blobs, escrow, auth, tsa);
         server::run(listener, api, cors, shutdown).await
     });
     Ok(())

@@ -211,8 +211,14 @@ fn the_template_ships_the_certificates_as_a_layer_and_grants_nothing_that_opens_
     let sign = &resources["SubmitSignFunction"]["Properties"];
     assert_eq!(
         sign["Layers"].as_vec().unwrap().len(),
-        1,
-        "the escrow layer and nothing else"
+        2,
+        "the escrow layer, the TSA certificates' layer, and nothing else"
+    );
+    let tsa_layer = &resources["TsaCertsLayer"];
+    assert_eq!(tsa_layer["Properties"]["ContentUri"].as_str(), Some("tsa/"));
+    assert_eq!(
+        sign["Environment"]["Variables"]["TSA_CERTS"].as_str(),
+        Some("/opt/tsa-certs.pem")
     );
     let escrow_certs = sign["Environment"]["Variables"]["ESCROW_CERTS"]
         .as_str()
