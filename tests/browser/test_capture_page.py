@@ -20,10 +20,6 @@ from playwright.sync_api import expect
 
 from conftest import ROOT
 
-# LEAD: the biometric summary (biometric-data.md, "What GetSignResponse adds") comes from another
-# branch. Once GET returns `signature.biometric`, set this to True so that its absence fails.
-EXPECT_BIOMETRIC_SUMMARY = False
-
 SAMPLE_INTERVAL_MS = 8  # a 125 Hz digitizer
 PEN_UP_GAP_MS = 90
 
@@ -228,21 +224,19 @@ def test_a_pen_signature_is_sent_raw_and_signed(biosign, new_page, artifacts):
     assert signature["biometric_data_sha256"] == hashlib.sha256(raw).hexdigest()
     assert signature["image_sha256"] == hashlib.sha256(png).hexdigest()
     assert (signature["image_format"], signature["image_width"], signature["image_height"]) == ("png", png_width, png_height)
-    biometric = signature.get("biometric")
-    if EXPECT_BIOMETRIC_SUMMARY or biometric is not None:
-        assert biometric["format"] == "sigdata/1"
-        assert biometric["pointer_type"] == "pen"
-        assert biometric["pressure"] is True
-        assert biometric["samples"] == pen.sample_count
-        assert biometric["strokes"] == len(pen.dispatched)
+    biometric = signature["biometric"]
+    assert biometric["format"] == "sigdata/1"
+    assert biometric["pointer_type"] == "pen"
+    assert biometric["pressure"] is True
+    assert biometric["samples"] == pen.sample_count
+    assert biometric["strokes"] == len(pen.dispatched)
 
     # The receipt shows the evidence chain's head when the API gives one, else the digests.
     receipt = page.locator("#receipt").inner_text()
-    evidence = sign.get("evidence")
-    if evidence:
-        assert evidence["chain_sha256"] in receipt
-    else:
-        assert signature["image_sha256"] in receipt and signature["biometric_data_sha256"] in receipt
+    # GET's receipt: the chain head of the PREVIEW and SIGN events.
+    evidence = sign["evidence"]
+    assert evidence["events"] == 2
+    assert evidence["chain_sha256"] in receipt
 
     # The evidence events carry the device the page reported.
     events = json.loads(biosign.cli("show-sign", "--org", "acme", "--sign-id", sign_id))["events"]
@@ -302,7 +296,11 @@ def test_a_mouse_signature_carries_no_pressure(biosign, new_page):
     assert samples_in(capture) == mouse.sample_count
     for stroke in capture["strokes"]:
         assert set(stroke) == {"t", "x", "y"}  # the mouse's 0.5 is no pressure; no tilt
-    assert biosign.get("acme", sign_id, token)["status"] == "SIGNED"
+    sign = biosign.get("acme", sign_id, token)
+    assert sign["status"] == "SIGNED"
+    biometric = sign["signature"]["biometric"]
+    assert (biometric["pointer_type"], biometric["pressure"]) == ("mouse", False)
+    assert biometric["samples"] == mouse.sample_count
 
 
 def test_a_finger_signature_on_a_phone_ignores_a_second_finger_and_a_palm(biosign, new_page):
