@@ -242,7 +242,8 @@ def test_a_pen_signature_is_sent_raw_and_signed(biosign, new_page, artifacts):
     events = json.loads(biosign.cli("show-sign", "--org", "acme", "--sign-id", sign_id))["events"]
     device_events = [e for e in events if e["event_type"] in ("PREVIEW", "SIGN")]
     assert [e["event_type"] for e in device_events] == ["PREVIEW", "SIGN"]
-    devices = {(e["installation_id"], e["fingerprint"], e["location"]) for e in device_events}
+    # An absent value is left out of an event (docs/evidence.md), never written as null.
+    devices = {(e["installation_id"], e["fingerprint"], e.get("location")) for e in device_events}
     assert devices == {(device["x-installation_id"], device["x-fingerprint"], None)}, events
 
     # Signed is final in the page too.
@@ -555,7 +556,8 @@ def test_the_location_is_sent_only_once_the_signer_allows_it(biosign, new_page):
     assert recorder.api_calls("/preview")[0].headers["x-location"] == "40.41680,-3.70380"
     events = json.loads(biosign.cli("show-sign", "--org", "acme", "--sign-id", sign_id))["events"]
     [preview] = [e for e in events if e["event_type"] == "PREVIEW"]
-    assert preview["location"] == {"lat": 40.4168, "lon": -3.7038}, events
+    # Events hold degrees × 10^7 as integers (docs/evidence.md: numbers any JSON tool reproduces).
+    assert preview["location"] == {"lat_e7": 404168000, "lon_e7": -37038000}, events
 
 
 def test_a_rotation_while_signing_keeps_one_coordinate_frame(biosign, new_page):
