@@ -10,13 +10,12 @@
 //! at all every token is refused (fail closed).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_smithy_runtime_api::http::Request;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use lambda_http::http::Uri;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JwksError {
@@ -176,8 +175,6 @@ pub struct RemoteJwks {
     cache: std::sync::Mutex<Cache>,
     /// Held across a fetch, so that concurrent callers share one.
     fetching: tokio::sync::Mutex<()>,
-    /// Built on the first fetch, not at start-up: building it reads the system's CA bundle.
-    connector: OnceLock<aws_smithy_http_client::Connector>,
 }
 
 #[derive(Default)]
@@ -214,7 +211,6 @@ impl RemoteJwks {
             clock,
             cache: std::sync::Mutex::new(Cache::default()),
             fetching: tokio::sync::Mutex::new(()),
-            connector: OnceLock::new(),
         })
     }
 
@@ -301,37 +297,23 @@ impl RemoteJwks {
     }
 
     async fn fetch_unbounded(&self) -> Result<(KeySet, Duration), String> {
-        use aws_smithy_runtime_api::client::http::HttpConnector as _;
-        use aws_smithy_runtime_api::http::Request;
-        let connector = self.connector.get_or_init(|| {
-            aws_smithy_http_client::Connector::builder()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build()
-        });
         let mut request = Request::get(&self.url).map_err(|e| e.to_string())?;
         request
             .headers_mut()
             .insert("accept", "application/jwk-set+json, application/json");
-        let response = connector.call(request).await.map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(format!("the issuer answered HTTP {status}"));
+        let reply = crate::http::fetch(request, self.options.max_bytes)
+            .await
+            .map_err(|e| match e {
+                crate::http::FetchError::TooLarge { limit } => {
+                    format!("the JWKS is larger than {limit} bytes")
+                }
+                crate::http::FetchError::Wire(reason) => reason,
+            })?;
+        if reply.status != 200 {
+            return Err(format!("the issuer answered HTTP {}", reply.status));
         }
-        let max_age = self.max_age(response.headers().get("cache-control"));
-        let mut body = aws_smithy_types::byte_stream::ByteStream::new(response.into_body());
-        let mut bytes = Vec::new();
-        while let Some(chunk) = body.try_next().await.map_err(|e| e.to_string())? {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() > self.options.max_bytes {
-                return Err(format!(
-                    "the JWKS is larger than {} bytes",
-                    self.options.max_bytes
-                ));
-            }
-        }
-        let keys = KeySet::parse_published(&bytes).map_err(|e| e.to_string())?;
+        let max_age = self.max_age(reply.headers.get("cache-control"));
+        let keys = KeySet::parse_published(&reply.body).map_err(|e| e.to_string())?;
         Ok((keys, max_age))
     }
 
@@ -359,29 +341,14 @@ impl RemoteJwks {
     }
 }
 
-/// HTTPS anywhere; plain HTTP only to a loopback address (a local issuer in tests and
-/// development), where nothing on the network can change the keys in flight.
+/// HTTPS anywhere; plain HTTP only to a loopback address (see [`crate::http::check_url`]).
 fn check_url(url: &str) -> Result<(), JwksError> {
-    let bad = |reason: &str| JwksError::Url {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    let host = uri.host().ok_or_else(|| bad("no host"))?;
-    match uri.scheme_str() {
-        Some("https") => Ok(()),
-        Some("http") if is_loopback(host) => Ok(()),
-        Some("http") => Err(bad(
-            "plain HTTP is allowed only to a loopback address; use https://",
-        )),
-        _ => Err(bad("the scheme must be https")),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    crate::http::check_url(url)
+        .map(|_| ())
+        .map_err(|reason| JwksError::Url {
+            url: url.to_owned(),
+            reason,
+        })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod evidence;
 pub mod handlers;
+pub mod http;
 pub mod ids;
 pub mod image;
 pub mod jwks;

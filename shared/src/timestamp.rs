@@ -7,7 +7,6 @@
 //! `TSTInfo`, the signature over those attributes valid under the signer certificate's key, the
 //! signing-certificate attribute naming that certificate, and the certificate trusted.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,10 +19,6 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use der::asn1::{Int, ObjectIdentifier, OctetString};
 use der::{Any, Decode, Encode, Sequence, Tag, Tagged};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion};
@@ -767,15 +762,10 @@ fn random_nonce() -> Result<[u8; 8], TsaError> {
     Ok(nonce)
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// Asks one TSA for tokens and checks them against the configured certificates.
 pub struct TsaClient {
-    url: hyper::Uri,
+    url: String,
     trusted: TrustedCerts,
-    /// Built on the first request, not at start-up: loading the system's CA roots for TLS is
-    /// work a cold start should not pay before it has a sign to timestamp.
-    http: tokio::sync::OnceCell<HttpClient>,
 }
 
 impl std::fmt::Debug for TsaClient {
@@ -817,29 +807,15 @@ impl TsaClient {
     }
 
     pub fn new(url: &str, trusted: TrustedCerts) -> Result<Self, String> {
-        let url: hyper::Uri = url
-            .parse()
-            .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-        let host = url.host().ok_or_else(|| format!("{url} has no host"))?;
-        match url.scheme_str() {
-            Some("https") => {}
-            Some("http") if is_loopback(host) => {}
-            Some("http") => {
-                return Err(format!(
-                    "{url}: plain HTTP is only allowed to a loopback address; use https"
-                ));
-            }
-            _ => return Err(format!("{url}: the scheme must be https")),
-        }
+        crate::http::check_url(url).map_err(|reason| format!("{url:?}: {reason}"))?;
         Ok(Self {
-            url,
+            url: url.to_owned(),
             trusted,
-            http: tokio::sync::OnceCell::new(),
         })
     }
 
-    pub fn url(&self) -> String {
-        self.url.to_string()
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn trusted(&self) -> &TrustedCerts {
@@ -865,68 +841,32 @@ impl TsaClient {
             return Err(TsaError::ImprintMismatch);
         }
         Ok(Token {
-            der,
+            der: Bytes::from(der),
             gen_time: facts.gen_time,
             tsa_name: facts.tsa_name,
             imprint,
         })
     }
 
-    async fn http(&self) -> Result<&HttpClient, TsaError> {
-        self.http
-            .get_or_try_init(|| async {
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_provider_and_native_roots(provider)
-                    .map_err(|e| TsaError::Unreachable(format!("no TLS roots: {e}")))?
-                    .https_or_http()
-                    .enable_http1()
-                    .build();
-                Ok(Client::builder(TokioExecutor::new()).build(connector))
-            })
-            .await
-    }
-
-    async fn post(&self, body: Vec<u8>) -> Result<Bytes, TsaError> {
-        let request = hyper::Request::post(&self.url)
-            .header(hyper::header::CONTENT_TYPE, "application/timestamp-query")
-            .header(hyper::header::ACCEPT, "application/timestamp-reply")
-            .body(Full::new(Bytes::from(body)))
+    async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, TsaError> {
+        let mut request = aws_smithy_runtime_api::http::Request::new(body.into());
+        request
+            .set_method("POST")
             .map_err(|e| TsaError::Unreachable(e.to_string()))?;
-        let response = self
-            .http()
-            .await?
-            .request(request)
+        request
+            .set_uri(self.url.as_str())
+            .map_err(|e| TsaError::Unreachable(e.to_string()))?;
+        let headers = request.headers_mut();
+        headers.insert("content-type", "application/timestamp-query");
+        headers.insert("accept", "application/timestamp-reply");
+        let reply = crate::http::fetch(request, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| TsaError::Unreachable(error_chain(&e)))?;
-        if response.status() != hyper::StatusCode::OK {
-            return Err(TsaError::HttpStatus(response.status().as_u16()));
+            .map_err(|e| TsaError::Unreachable(e.to_string()))?;
+        if reply.status != 200 {
+            return Err(TsaError::HttpStatus(reply.status));
         }
-        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| TsaError::Unreachable(format!("reading the answer: {e}")))?;
-        Ok(body.to_bytes())
+        Ok(reply.body)
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
