@@ -62,16 +62,24 @@ struct Wire {
     aws: AwsStores,
     _tsa: Option<LoopbackTsa>,
     org: String,
-    seed: u32,
+}
+
+/// One request as it went: its time, the calls it made (in the order they started), and the
+/// signature it sent (a sign's).
+struct Sent {
+    elapsed: Duration,
+    calls: Vec<Exchange>,
+    signature: Signature,
 }
 
 impl Wire {
     async fn start(with_tsa: bool) -> Self {
         let proxy = FaultProxy::start(&wire_moto_url()).await;
         let aws = AwsStores::fresh().await;
-        let tsa = match with_tsa {
-            true => Some(LoopbackTsa::start().await),
-            false => None,
+        let tsa = if with_tsa {
+            Some(LoopbackTsa::start().await)
+        } else {
+            None
         };
         let client = tsa.as_ref().map(|tsa| tsa_client(&tsa.url, &tsa.ca_pem()));
         let env = TestEnv::start_behind_proxy_with_tsa(&proxy, &aws, client).await;
@@ -81,22 +89,31 @@ impl Wire {
             aws,
             _tsa: tsa,
             org: "acme".into(),
-            seed: 0,
         };
         // The first calls open the clients' connections: not part of any measured request.
         wire.request(Kind::Get).await;
         wire
     }
 
-    /// A fresh sign, then one request of `kind` on it: its time and the calls it made.
-    async fn request(&self, kind: Kind) -> (Duration, Vec<Exchange>, SignRecord) {
-        let sign = self
-            .env
+    /// A fresh sign, made directly in moto (not through the proxy), ready for `kind`.
+    async fn new_sign(&self, kind: Kind) -> SignRecord {
+        self.env
             .create_sign(&self.org, kind == Kind::Preview, "P7D")
-            .await;
+            .await
+    }
+
+    /// One request of `kind` on a fresh sign.
+    async fn request(&self, kind: Kind) -> Sent {
+        let sign = self.new_sign(kind).await;
+        self.send(kind, &sign).await
+    }
+
+    /// One request of `kind` on `sign`, which must succeed.
+    async fn send(&self, kind: Kind, sign: &SignRecord) -> Sent {
         let before = self.proxy.log().len();
         let token = self.env.full_token(&self.org);
-        let signature = Signature::sample(self.seed + before as u32);
+        // A signature of its own for every request.
+        let signature = Signature::sample(before as u32);
         let started = Instant::now();
         let reply: Reply = match kind {
             Kind::Get => self.env.get(&self.org, &sign.sign_id, Some(&token)).await,
@@ -119,7 +136,11 @@ impl Wire {
         self.proxy.settle().await;
         let mut calls = self.proxy.log().split_off(before);
         calls.sort_by_key(|call| call.started);
-        (elapsed, calls, sign)
+        Sent {
+            elapsed,
+            calls,
+            signature,
+        }
     }
 }
 
@@ -183,9 +204,9 @@ async fn round_trips(with_tsa: bool, kind: Kind, steps: &[&[&str]], what: &str) 
     let mut with = Vec::new();
     for _ in 0..RUNS {
         wire.proxy.set_latency(Duration::ZERO);
-        without.push(wire.request(kind).await.0);
+        without.push(wire.request(kind).await.elapsed);
         wire.proxy.set_latency(LATENCY);
-        let (elapsed, calls, _) = wire.request(kind).await;
+        let Sent { elapsed, calls, .. } = wire.request(kind).await;
         assert_steps(&calls, steps, what);
         assert!(
             elapsed >= LATENCY * steps.len() as u32,
@@ -482,16 +503,13 @@ async fn record_item(
         .expect("the sign exists")
 }
 
-/// A request of `kind` on a fresh sign, counted.
-async fn counted(wire: &Wire, kind: Kind) -> Counted {
-    // The record as the request will read it: created just before, like the request's sign.
-    let probe = wire
-        .env
-        .create_sign(&wire.org, kind == Kind::Preview, "P7D")
-        .await;
-    let record_before = record_item(&wire.aws, &probe).await;
-    let (_, calls, _) = wire.request(kind).await;
-    count(&calls, &record_before)
+/// A request of `kind` on a fresh sign, counted, and the signature it sent.
+async fn counted(wire: &Wire, kind: Kind) -> (Counted, Signature) {
+    let sign = wire.new_sign(kind).await;
+    // The record as the request's first read finds it.
+    let record_before = record_item(&wire.aws, &sign).await;
+    let sent = wire.send(kind, &sign).await;
+    (count(&sent.calls, &record_before), sent.signature)
 }
 
 #[track_caller]
@@ -510,10 +528,10 @@ fn assert_calls(counted: &Counted, expected: &[(&str, usize)], what: &str) {
 async fn each_request_makes_the_calls_the_cost_model_counts() {
     let _alone = ALONE.lock().await;
     let wire = Wire::start(false).await;
-    let get = counted(&wire, Kind::Get).await;
-    let preview = counted(&wire, Kind::Preview).await;
-    let sign = counted(&wire, Kind::Sign).await;
-    let timestamped = {
+    let (get, _) = counted(&wire, Kind::Get).await;
+    let (preview, _) = counted(&wire, Kind::Preview).await;
+    let (sign, signature) = counted(&wire, Kind::Sign).await;
+    let (timestamped, _) = {
         let wire = Wire::start(true).await;
         counted(&wire, Kind::Sign).await
     };
@@ -558,30 +576,33 @@ async fn each_request_makes_the_calls_the_cost_model_counts() {
     assert_eq!(timestamped.read_units, 2, "{timestamped:#?}");
     assert_eq!(timestamped.write_units, 6 + 6, "{timestamped:#?}");
 
-    // The sign stores the sealed biometric data and the image (plus, timestamped, the token):
-    // the typical sample is 63 KB of capture and an 11 KB PNG.
-    let sizes = |counted: &Counted| -> Vec<(String, u64)> {
-        counted
-            .s3_puts
-            .iter()
-            .map(|put| {
-                (
-                    put["content_type"].as_str().unwrap_or_default().to_owned(),
-                    put["bytes"].as_u64().unwrap_or_default(),
-                )
-            })
-            .collect()
-    };
-    let signature = Signature::sample(1);
-    for put in sizes(&sign) {
-        match put.0.as_str() {
-            "image/png" => assert!(put.1 > 5_000 && put.1 < 20_000, "{put:?}"),
-            _ => assert!(
-                put.1 as usize > signature.biometric_data.len() / 2,
-                "the sealed capture {put:?}"
-            ),
-        }
-    }
+    // The sign stores the image as sent and the capture sealed (the capture, encrypted, and what
+    // opens it for each escrow recipient: a few hundred bytes each); nothing else.
+    let puts: Vec<(&str, u64)> = sign
+        .s3_puts
+        .iter()
+        .map(|put| {
+            (
+                put["content_type"].as_str().unwrap_or_default(),
+                put["bytes"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let sealed_size = puts
+        .iter()
+        .find(|(content_type, _)| *content_type == "application/pkcs7-mime")
+        .map(|(_, size)| *size as usize)
+        .expect("the sealed capture was stored");
+    let captured = signature.biometric_data.len();
+    assert!(
+        sealed_size > captured && sealed_size < captured + 4096,
+        "the sealed capture is {sealed_size} bytes for a {captured} byte capture"
+    );
+    assert!(
+        puts.contains(&("image/png", signature.image.len() as u64)),
+        "the image, byte for byte: {puts:?}"
+    );
+    assert_eq!(sign.s3_bytes, (sealed_size + signature.image.len()) as u64);
 
     let report = json!({
         "written_by": "tests/tests/round_trips.rs, each_request_makes_the_calls_the_cost_model_counts",
