@@ -5,14 +5,19 @@
 //! an occurrence: refuse the call before it reaches moto, forward it and then lose the answer,
 //! deliver it twice, or deliver it only after the client gave up. Everything else is forwarded
 //! untouched, bodies streamed both ways. Every exchange is logged ([`FaultProxy::log`]) so a test
-//! can see what happened on the wire.
+//! can see what happened on the wire: which calls, when each started and was answered, and what
+//! each wrote (sizes, and a DynamoDB call's whole request).
+//!
+//! A latency ([`FaultProxy::set_latency`]) holds every call that long before it is forwarded, as
+//! a network round trip would: a request's time then tells how many calls it made one after the
+//! other.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -154,6 +159,17 @@ pub struct Exchange {
     pub answer: Answer,
     /// A DynamoDB call's `ClientRequestToken`, if it had one.
     pub client_request_token: Option<String>,
+    /// When the request reached the proxy.
+    pub started: Instant,
+    /// When the proxy had the answer for the client (its head: a body may still be streaming),
+    /// or gave up on the call.
+    pub answered: Instant,
+    /// The request's headers, as the client sent them.
+    pub request_headers: HeaderMap,
+    /// The request body's length as the client declared it (`Content-Length`), or as read.
+    pub request_bytes: Option<u64>,
+    /// A DynamoDB call's request (JSON); S3 bodies stream through and are not kept.
+    pub request_body: Option<Bytes>,
 }
 
 impl Exchange {
@@ -161,12 +177,24 @@ impl Exchange {
     pub fn label(&self) -> String {
         format!("{}#{}", self.call, self.occurrence)
     }
+
+    /// Whether this call and `other` were under way at the same time.
+    pub fn overlaps(&self, other: &Exchange) -> bool {
+        self.started < other.answered && other.started < self.answered
+    }
+
+    /// Whether this call was answered before `other` started.
+    pub fn precedes(&self, other: &Exchange) -> bool {
+        self.answered <= other.started
+    }
 }
 
 #[derive(Debug)]
 struct State {
     upstream: SocketAddr,
     hold: Duration,
+    /// Added to every call before it is forwarded.
+    latency: Mutex<Duration>,
     rules: Mutex<Vec<Rule>>,
     counts: Mutex<HashMap<String, usize>>,
     log: Mutex<Vec<Exchange>>,
@@ -243,6 +271,7 @@ impl FaultProxy {
         let state = Arc::new(State {
             upstream,
             hold,
+            latency: Mutex::default(),
             rules: Mutex::default(),
             counts: Mutex::default(),
             log: Mutex::default(),
@@ -264,6 +293,12 @@ impl FaultProxy {
     /// Replaces the rules. Occurrence counts go on from where they are.
     pub fn set_rules(&self, rules: Vec<Rule>) {
         *lock(&self.state.rules) = rules;
+    }
+
+    /// Holds every call from now on for `latency` before forwarding it (zero: none), as a
+    /// network round trip of that length would. Faults still apply, after the hold.
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.state.latency) = latency;
     }
 
     /// No more faults: the outage is over.
@@ -584,6 +619,7 @@ async fn call(state: Arc<State>, request: Request<Incoming>) -> Result<Response<
 }
 
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Body>, Reset> {
+    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let call = call_name(
         &parts.method,
@@ -612,7 +648,19 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         upstream: Vec::new(),
         answer: Answer::Reset,
         client_request_token: None,
+        started,
+        answered: started,
+        request_headers: parts.headers.clone(),
+        request_bytes: parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok()),
+        request_body: None,
     };
+    let latency = *lock(&state.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     // DynamoDB bodies are small JSON documents: read them whole, to log the request token. S3
     // bodies (the blobs) stream through, unless a fault applies (a duplicate is sent twice; a
     // lost answer is read in full before it is thrown away).
@@ -624,10 +672,13 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     let Ok(body) = body else {
         // The client went away mid-request.
         exchange.answer = Answer::Reset;
+        exchange.answered = Instant::now();
         lock(&state.log).push(exchange);
         return Err(Reset);
     };
+    exchange.request_bytes.get_or_insert(body.len() as u64);
     if dynamodb {
+        exchange.request_body = Some(body.clone());
         exchange.client_request_token = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("ClientRequestToken")?.as_str().map(str::to_owned));
@@ -658,6 +709,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         Some(Fault::DeliverLate) => {
             // Logged on arrival, completed on delivery: the test sees the call while it is held.
             exchange.answer = Answer::Late(0);
+            exchange.answered = Instant::now();
             let entry = {
                 let mut log = lock(&state.log);
                 log.push(exchange);
@@ -672,6 +724,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
                     let mut log = lock(&state.log);
                     log[entry].upstream.push(status);
                     log[entry].answer = Answer::Late(status);
+                    log[entry].answered = Instant::now();
                     answer.into_response()
                 }
                 Err(e) => bad_gateway(&e),
@@ -688,6 +741,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
                         Fault::LoseAnswer500 => Ok(internal_error(dynamodb, head)),
                         _ => {
                             exchange.answer = Answer::Late(answer.status.as_u16());
+                            exchange.answered = Instant::now();
                             lock(&state.log).push(exchange.clone());
                             tokio::time::sleep(state.hold).await;
                             return Ok(answer.into_response());
@@ -708,6 +762,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         Ok(response) => Answer::Status(response.status().as_u16()),
         Err(Reset) => Answer::Reset,
     };
+    exchange.answered = Instant::now();
     lock(&state.log).push(exchange);
     result
 }
@@ -735,6 +790,7 @@ async fn forward_streaming(
         Err(e) => bad_gateway(&e),
     };
     exchange.answer = Answer::Status(response.status().as_u16());
+    exchange.answered = Instant::now();
     lock(&state.log).push(exchange);
     Ok(response)
 }

@@ -31,6 +31,19 @@ pub mod store_contract;
 pub mod tsa;
 pub mod wire;
 
+/// The TSA client that `TSA_URL` and `TSA_CERTS` configure, read as `biosign serve` reads them
+/// from its environment.
+pub fn tsa_client(tsa_url: &str, tsa_certs: &Path) -> TsaClient {
+    let tsa_certs = tsa_certs.display().to_string();
+    TsaClient::from_lookup(|name| match name {
+        biosign_shared::timestamp::TSA_URL => Some(tsa_url.to_owned()),
+        biosign_shared::timestamp::TSA_CERTS => Some(tsa_certs.clone()),
+        _ => None,
+    })
+    .expect("a valid TSA configuration")
+    .expect("a TSA is configured")
+}
+
 /// Set by `scripts/test` to the moto server it started.
 pub const MOTO_URL_VAR: &str = "BIOSIGN_TEST_MOTO_URL";
 
@@ -218,15 +231,8 @@ impl TestEnv {
     /// As [`TestEnv::start`], with accepted signatures timestamped by the TSA that `TSA_URL` and
     /// `TSA_CERTS` configure (read as `biosign serve` reads them from its environment).
     pub async fn start_with_tsa(backend: Backend, tsa_url: &str, tsa_certs: &Path) -> Self {
-        let tsa_certs = tsa_certs.display().to_string();
-        let tsa = TsaClient::from_lookup(|name| match name {
-            biosign_shared::timestamp::TSA_URL => Some(tsa_url.to_owned()),
-            biosign_shared::timestamp::TSA_CERTS => Some(tsa_certs.clone()),
-            _ => None,
-        })
-        .expect("a valid TSA configuration");
-        assert!(tsa.is_some());
-        Self::start_with_options(backend, server::ServerLimits::default(), tsa).await
+        let tsa = tsa_client(tsa_url, tsa_certs);
+        Self::start_with_options(backend, server::ServerLimits::default(), Some(tsa)).await
     }
 
     async fn start_with_options(

@@ -15,6 +15,7 @@ use biosign_shared::store::faults::{FaultSwitches, Faulty};
 use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::store::{BlobInventory, BlobVersion};
 use biosign_shared::testing::test_escrow;
+use biosign_shared::timestamp::TsaClient;
 
 use crate::fault_proxy::FaultProxy;
 use crate::{TestEnv, TestStores};
@@ -75,6 +76,16 @@ impl AwsStores {
 impl TestEnv {
     /// A server whose DynamoDB and S3 clients reach `aws`'s table and bucket through `proxy`.
     pub async fn start_behind_proxy(proxy: &FaultProxy, aws: &AwsStores) -> Self {
+        Self::start_behind_proxy_with_tsa(proxy, aws, None).await
+    }
+
+    /// As [`TestEnv::start_behind_proxy`], with accepted signatures timestamped by `tsa` (the
+    /// TSA is reached directly, not through the proxy).
+    pub async fn start_behind_proxy_with_tsa(
+        proxy: &FaultProxy,
+        aws: &AwsStores,
+        tsa: Option<TsaClient>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
         let auth = key.authenticator().expect("dev JWKS");
@@ -98,7 +109,7 @@ impl TestEnv {
             origins: vec!["https://app.example".into()],
             allow_loopback: false,
         });
-        let api = commands::api(served_signs, served_blobs, test_escrow(), auth, None);
+        let api = commands::api(served_signs, served_blobs, test_escrow(), auth, tsa);
         tokio::spawn(server::run(listener, api, cors, shutdown));
         Self {
             base_url,
