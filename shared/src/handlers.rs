@@ -1,10 +1,11 @@
 //! The three endpoints as functions from a request to a response, shared by the Lambda binaries
 //! and `biosign serve`. A client's mistake is never an `Err`: every outcome is a response, and
-//! each request is logged as one line without biometric data, images, tokens or fingerprints.
+//! each request is logged as one line without biometric data, images, tokens or fingerprints,
+//! and counted in one metric line ([`metrics`](crate::metrics)).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lambda_http::http::header::{CONTENT_TYPE, USER_AGENT};
 use lambda_http::http::{HeaderMap, Method};
@@ -16,10 +17,11 @@ use crate::auth::{Authenticator, Scope};
 use crate::error::ErrorDocs;
 use crate::evidence::RequestEvidence;
 use crate::ids::{OrgId, SignId, SignKey};
+use crate::metrics::{self, Invocation};
 use crate::request::{DeviceHeaders, parse_sign_body};
 use crate::response::{GetSignResponse, json_response, no_content};
 use crate::route::{Route, match_request};
-use crate::service;
+use crate::service::{self, SignOutcome};
 use crate::store::{BlobStore, SealingBlobStore, SignReader, SignWriter};
 use crate::time;
 
@@ -42,10 +44,10 @@ pub async fn get_sign<S: SignReader, B>(api: &Api<S, B>, request: Request) -> Re
     let no_inputs = |_: &Request, _: &RequestMeta| Ok(());
     respond(api, Route::GetSign, &request, no_inputs, async |key, ()| {
         let sign = service::get_sign(&api.signs, &key).await?;
-        Ok(json_response(
+        Ok(Done::from(json_response(
             200,
             &GetSignResponse::from_record(&sign, time::now()),
-        ))
+        )))
     })
     .await
 }
@@ -64,7 +66,7 @@ pub async fn preview<S: SignReader + SignWriter, B>(
         async |key, evidence| {
             let _turn = TURNS.take(&key).await;
             service::record_preview(&api.signs, &key, &evidence).await?;
-            Ok(no_content())
+            Ok(Done::from(no_content()))
         },
     )
     .await
@@ -89,7 +91,7 @@ pub async fn sign<S: SignReader + SignWriter, B: BlobStore>(
         async |key, (evidence, signature)| {
             let _turn = TURNS.take(&key).await;
             let SealingBlobStore { store, escrow } = &api.blobs;
-            service::submit_signature(
+            let outcome = service::submit_signature(
                 &api.signs,
                 store,
                 escrow,
@@ -99,19 +101,38 @@ pub async fn sign<S: SignReader + SignWriter, B: BlobStore>(
                 &evidence,
             )
             .await?;
-            Ok(no_content())
+            Ok(Done {
+                response: no_content(),
+                signed: Some(outcome),
+            })
         },
     )
     .await
 }
 
-/// Runs the checks, then `action`, and turns the outcome into a response and one log line.
+/// What an action answered, and what a signature did (for the metrics).
+struct Done {
+    response: Response<Body>,
+    signed: Option<SignOutcome>,
+}
+
+impl From<Response<Body>> for Done {
+    fn from(response: Response<Body>) -> Self {
+        Self {
+            response,
+            signed: None,
+        }
+    }
+}
+
+/// Runs the checks, then `action`, and turns the outcome into a response, one log line and one
+/// metric line.
 async fn respond<S, B, T>(
     api: &Api<S, B>,
     route: Route,
     request: &Request,
     inputs: impl FnOnce(&Request, &RequestMeta) -> Result<T, ApiError>,
-    action: impl AsyncFnOnce(SignKey, T) -> Result<Response<Body>, ApiError>,
+    action: impl AsyncFnOnce(SignKey, T) -> Result<Done, ApiError>,
 ) -> Response<Body> {
     let started = Instant::now();
     let meta = RequestMeta::of(request, route);
@@ -119,16 +140,27 @@ async fn respond<S, B, T>(
         Ok((key, inputs)) => action(key, inputs).await,
         Err(e) => Err(e),
     };
-    let (response, error_code) = match result {
-        Ok(response) => (response, None),
+    let (response, error, signed) = match result {
+        Ok(Done { response, signed }) => (response, None, signed),
         Err(error) => {
             if let ApiError::Internal(cause) = &error {
                 tracing::error!(request_id = %meta.request_id, route = route.template(), cause = %cause, "request failed unexpectedly");
             }
-            (api.docs.response(&error), Some(error.kind().code))
+            (api.docs.response(&error), Some(error.kind()), None)
         }
     };
-    meta.log(response.status().as_u16(), error_code, started);
+    let status = response.status().as_u16();
+    let duration = started.elapsed();
+    meta.log(status, error.map(|e| e.code), duration);
+    metrics::record(&Invocation {
+        route,
+        status,
+        error,
+        signed,
+        duration,
+        request_id: &meta.request_id,
+        sign_id: meta.sign_id(),
+    });
     response
 }
 
@@ -235,11 +267,16 @@ impl RequestMeta {
         })
     }
 
+    /// The path's sign id, once valid: a raw one may be anything the client sent.
+    fn sign_id(&self) -> Option<&SignId> {
+        self.path.as_ref().and_then(|p| p.sign_id.as_ref().ok())
+    }
+
     /// The request's one log line. Path ids appear only once valid: raw ones may be anything the
     /// client sent.
-    fn log(&self, status: u16, error_code: Option<&str>, started: Instant) {
+    fn log(&self, status: u16, error_code: Option<&str>, duration: Duration) {
         let org_id = self.path.as_ref().and_then(|p| p.org_id.as_ref().ok());
-        let sign_id = self.path.as_ref().and_then(|p| p.sign_id.as_ref().ok());
+        let sign_id = self.sign_id();
         tracing::info!(
             request_id = %self.request_id,
             route = self.route.template(),
@@ -248,7 +285,7 @@ impl RequestMeta {
             sign_id = %sign_id.map_or_else(|| "-".to_owned(), SignId::to_string),
             status,
             error_code = error_code.unwrap_or("-"),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = duration.as_secs_f64() * 1000.0,
             "request"
         );
     }

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod image;
 pub mod jwks;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod request;
 pub mod response;

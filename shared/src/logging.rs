@@ -7,6 +7,8 @@
 //! `EnvFilter`, whose regex engine and Unicode tables weigh on each function's binary and on the
 //! relocations the loader applies at every cold start (figures in BENCHMARKS.md).
 //!
+//! The same call decides whether each request also writes a metric line ([`crate::metrics`]).
+//!
 //! Release builds compile DEBUG and TRACE events out altogether (`release_max_level_info` in the
 //! workspace manifest), so there INFO is the most verbose level: the AWS SDK's trace events print
 //! whole requests and responses, tokens and biometric data included.
@@ -17,9 +19,11 @@ pub const LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
 pub const LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 pub const RUST_LOG: &str = "RUST_LOG";
 
-/// Installs the process's log subscriber, configured from the environment.
+/// Installs the process's log subscriber, configured from the environment, and decides whether
+/// requests write metric lines ([`crate::metrics::init`]).
 pub fn init() {
     let lookup = |name: &str| std::env::var(name).ok();
+    crate::metrics::init(&lookup);
     let builder = tracing_subscriber::fmt()
         .with_target(false)
         .without_time()

@@ -327,8 +327,12 @@ pub async fn cancel_sign<S: SignReader + SignWriter>(
 /// What a successful signature call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignOutcome {
-    /// The signature was stored and the sign is now `SIGNED`.
+    /// The signature was stored and the sign is now `SIGNED` (and timestamped, when a TSA is
+    /// configured).
     Signed,
+    /// The signature was stored, but the TSA configured could not timestamp it within
+    /// [`TIMESTAMP_BUDGET`]: `biosign timestamp-pending` can do it later.
+    SignedTimestampPending,
     /// The identical signature had already been accepted; nothing new was stored.
     AlreadySigned,
 }
@@ -442,6 +446,7 @@ where
                     timestamp_signature(store, blobs, tsa, key, &change.sign, deadline).await
                 {
                     tracing::warn!(sign = %key, error = %error, "the signature was not timestamped; biosign timestamp-pending can do it later");
+                    return Ok(SignOutcome::SignedTimestampPending);
                 }
             }
             Ok(SignOutcome::Signed)

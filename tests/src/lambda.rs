@@ -49,6 +49,14 @@ impl FunctionOnMoto {
     /// them, with static credentials and moto as its endpoint (nothing else from this process's
     /// environment reaches it).
     pub async fn start(binary: &str) -> Self {
+        Self::start_with_env(binary, []).await
+    }
+
+    /// As [`start`](Self::start), with `extra` variables added to the function's environment.
+    pub async fn start_with_env(
+        binary: &str,
+        extra: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(dir.path()).expect("dev key");
         let (signs, blobs) = fresh_aws_stores(None).await;
@@ -76,7 +84,7 @@ impl FunctionOnMoto {
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
         ];
-        let function = LocalFunction::start(Path::new(binary), env)
+        let function = LocalFunction::start(Path::new(binary), env.into_iter().chain(extra))
             .await
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
         Self {

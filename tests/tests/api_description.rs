@@ -233,3 +233,132 @@ fn openapi_error_titles_are_the_code_titles() {
         .collect();
     assert_eq!(titles, expected);
 }
+
+/// The template's alarms (README, "Operate it"): every function has its errors, throttles and
+/// near-timeout duration alarms, the API its 5xx rate alarm, a TSA deployment its pending
+/// timestamps alarm; each notifies `AlarmTopicArn` when it is given and nobody otherwise; X-Ray
+/// stays on. (yaml-rust2 drops the `!Ref`/`!If` tags: `!Ref X` reads as `X`.)
+#[test]
+fn every_function_has_its_alarms_and_they_notify_the_topic_when_given() {
+    let template = load("template.yaml");
+    let parameter = &template["Parameters"]["AlarmTopicArn"];
+    assert_eq!(parameter["Type"].as_str(), Some("String"));
+    assert_eq!(parameter["Default"].as_str(), Some(""), "optional");
+    // HasAlarmTopic: !Not [!Equals [!Ref AlarmTopicArn, ""]]
+    assert_eq!(
+        yaml_strings(&template["Conditions"]["HasAlarmTopic"]),
+        ["AlarmTopicArn", ""]
+    );
+    assert_eq!(
+        template["Globals"]["Function"]["Tracing"].as_str(),
+        Some("Active")
+    );
+
+    let resources = template["Resources"].as_hash().unwrap();
+    let alarms: Vec<(&str, &Yaml)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(name, r)| (name.as_str().unwrap(), &r["Properties"]))
+        .collect();
+    for (name, alarm) in &alarms {
+        for actions in ["AlarmActions", "OKActions"] {
+            // !If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]
+            assert_eq!(
+                yaml_strings(&alarm[actions]),
+                ["HasAlarmTopic", "AlarmTopicArn", "AWS::NoValue"],
+                "{name}.{actions}"
+            );
+        }
+        assert_eq!(
+            alarm["TreatMissingData"].as_str(),
+            Some("notBreaching"),
+            "{name}: a period without requests is no alarm"
+        );
+        assert!(alarm["AlarmDescription"].as_str().is_some(), "{name}");
+    }
+
+    let globals_timeout = template["Globals"]["Function"]["Timeout"].as_i64().unwrap();
+    let functions: Vec<(&str, &Yaml)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, r)| (name.as_str().unwrap(), r))
+        .collect();
+    assert_eq!(functions.len(), 3);
+    for (function, resource) in functions {
+        let on_function: BTreeSet<&str> = alarms
+            .iter()
+            .filter(|(_, a)| {
+                a["Namespace"].as_str() == Some("AWS/Lambda")
+                    && yaml_strings(&a["Dimensions"]) == ["FunctionName", function]
+            })
+            .map(|(_, a)| a["MetricName"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            on_function,
+            BTreeSet::from(["Duration", "Errors", "Throttles"]),
+            "{function}"
+        );
+        let timeout_s = resource["Properties"]["Timeout"]
+            .as_i64()
+            .unwrap_or(globals_timeout);
+        let (_, duration) = alarms
+            .iter()
+            .find(|(_, a)| {
+                a["MetricName"].as_str() == Some("Duration")
+                    && yaml_strings(&a["Dimensions"]) == ["FunctionName", function]
+            })
+            .unwrap();
+        assert_eq!(
+            duration["Threshold"].as_i64(),
+            Some(timeout_s * 1000 * 8 / 10),
+            "{function}: 80 % of the timeout, in ms"
+        );
+        assert_eq!(duration["Unit"].as_str(), Some("Milliseconds"));
+    }
+
+    // The API's 5xx rate: 5xx over Count, for this API.
+    let api_metrics: BTreeSet<&str> = alarms
+        .iter()
+        .flat_map(|(_, a)| a["Metrics"].as_vec().into_iter().flatten())
+        .filter(|m| {
+            m["MetricStat"]["Metric"]["Namespace"].as_str() == Some("AWS/ApiGateway")
+                && yaml_strings(&m["MetricStat"]["Metric"]["Dimensions"]) == ["ApiId", "HttpApi"]
+        })
+        .map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str().unwrap())
+        .collect();
+    assert_eq!(api_metrics, BTreeSet::from(["5xx", "Count"]));
+
+    // The functions' own metric: exists only where there is a TSA to wait for.
+    let (_, pending) = alarms
+        .iter()
+        .find(|(_, a)| a["MetricName"].as_str() == Some("TimestampsPending"))
+        .expect("a pending timestamps alarm");
+    assert_eq!(
+        pending["Namespace"].as_str(),
+        Some(biosign_shared::metrics::NAMESPACE)
+    );
+    assert_eq!(
+        yaml_strings(&pending["Dimensions"]),
+        ["Function", "SubmitSignFunction"]
+    );
+    let pending_resource = resources
+        .iter()
+        .find(|(name, _)| name.as_str() == Some("TimestampsPendingAlarm"))
+        .map(|(_, r)| r)
+        .unwrap();
+    assert_eq!(pending_resource["Condition"].as_str(), Some("UsesTsa"));
+    assert_eq!(
+        yaml_strings(&template["Conditions"]["UsesTsa"]),
+        ["TsaUrl", ""]
+    );
+}
+
+/// Every string in `node`, depth first (mapping values in order, keys left out).
+fn yaml_strings(node: &Yaml) -> Vec<&str> {
+    match node {
+        Yaml::String(s) => vec![s.as_str()],
+        Yaml::Array(items) => items.iter().flat_map(yaml_strings).collect(),
+        Yaml::Hash(hash) => hash.values().flat_map(yaml_strings).collect(),
+        _ => Vec::new(),
+    }
+}

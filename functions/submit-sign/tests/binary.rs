@@ -2,7 +2,8 @@
 //! certificates it cannot seal for, it exits at once naming it (instead of failing on its first
 //! request); run as Lambda runs it, against DynamoDB and S3 in moto, it refuses what it must
 //! without storing anything, and stores an accepted signature's image, its sealed biometric data
-//! and evidence.
+//! and evidence. Each invocation writes one CloudWatch metric line (EMF), and no line it writes
+//! holds a secret.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,11 +11,12 @@ use std::process::Command;
 use biosign_e2e::Signature;
 use biosign_e2e::lambda::FunctionOnMoto;
 use biosign_e2e::sealing::{openssl_fingerprint, openssl_open};
+use biosign_e2e::tsa::{LoopbackTsa, TsaMode};
 use biosign_shared::evidence::EventType;
 use biosign_shared::model::StoredStatus;
 use biosign_shared::store::BlobStore;
 use biosign_shared::testing::{TEST_ESCROW_CERT, TEST_ESCROW_KEY, VALID_SETTINGS, escrow_fixture};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_submit-sign");
@@ -208,5 +210,161 @@ async fn stores_a_signature_once_the_documents_were_previewed() {
         1,
         "{}",
         lambda.function.output()
+    );
+}
+
+/// A capture of one sample: well-formed, but no handwritten signature (422).
+const ONE_DOT: &[u8] = br#"{"format":"sigdata/1","capture":{"width":600,"height":200,"pointer_type":"pen"},"strokes":[{"t":[0],"x":[10],"y":[12],"p":[0.5]}]}"#;
+
+fn unix_millis() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(since_epoch.as_millis()).expect("in range")
+}
+
+/// The lines of `output` that are EMF documents: JSON objects with an `_aws` member, each the
+/// whole line (as CloudWatch requires).
+fn metric_lines(output: &str) -> Vec<Value> {
+    output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .collect()
+}
+
+/// With a TSA that fails: a 409 (signed before the preview), a 422 (a capture of one dot), a
+/// stored signature whose timestamp is pending, and an identical retry each write exactly one
+/// metric line, with the function's name as its only dimension besides the error code. Nothing
+/// the function printed holds the token, the biometric data, the image, the fingerprint or the
+/// installation id.
+#[tokio::test]
+async fn each_invocation_writes_one_metric_line_without_secrets() {
+    let tsa = LoopbackTsa::start().await;
+    tsa.set_mode(TsaMode::HttpError);
+    let mut lambda = FunctionOnMoto::start_with_env(
+        BINARY,
+        [
+            ("TSA_URL", tsa.url.clone()),
+            ("TSA_CERTS", tsa.ca_pem().display().to_string()),
+        ],
+    )
+    .await;
+    let signature = Signature::sample(3);
+    let event = sign_event(&lambda, &signature.body().to_string());
+    let one_dot = sign_event(
+        &lambda,
+        &Signature::with_biometric_data(ONE_DOT).body().to_string(),
+    );
+    let before = unix_millis();
+
+    let (status, _) = lambda.invoke(&event).await;
+    assert_eq!(status, 409);
+    let (status, _) = lambda.invoke(&one_dot).await;
+    assert_eq!(status, 422);
+    lambda.record_preview().await;
+    let (status, _) = lambda.invoke(&event).await;
+    assert_eq!(status, 204);
+    assert_eq!(tsa.requests(), 1, "the TSA was asked, and failed");
+    let (status, _) = lambda.invoke(&event).await;
+    assert_eq!(status, 204, "an identical retry");
+    let after = unix_millis();
+
+    let output = lambda.function.output();
+    let lines = metric_lines(&output);
+    assert_eq!(lines.len(), 4, "one line per invocation:\n{output}");
+    // The function's name as Lambda gives it (the harness names it after the binary).
+    let function = "submit-sign";
+    let by_function = json!([["Function"]]);
+    let by_code = json!([["Function", "ErrorCode"]]);
+    let expected = [
+        // status, error code, refused, conflicts, accepted, pending
+        (409, Some("CONFLICT"), 1, 1, 0, 0),
+        (422, Some("UNPROCESSABLE_ENTITY"), 1, 0, 0, 0),
+        (204, None, 0, 0, 1, 1),
+        (204, None, 0, 0, 0, 0),
+    ];
+    for (line, (status, code, refused, conflicts, accepted, pending)) in lines.iter().zip(expected)
+    {
+        let directives = line["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        let dimensions: Vec<&Value> = directives.iter().map(|d| &d["Dimensions"]).collect();
+        if code.is_some() {
+            assert_eq!(dimensions, [&by_function, &by_code], "{line}");
+        } else {
+            assert_eq!(dimensions, [&by_function], "{line}");
+        }
+        for directive in directives {
+            assert_eq!(directive["Namespace"], "Biosign", "{line}");
+        }
+        let names: Vec<&str> = directives[0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Duration",
+                "Refused",
+                "Conflicts",
+                "Failed",
+                "SignsAccepted",
+                "TimestampsPending"
+            ],
+            "{line}"
+        );
+        let timestamp = line["_aws"]["Timestamp"].as_i64().unwrap();
+        assert!((before..=after).contains(&timestamp), "{line}");
+        assert_eq!(line["Function"], function, "{line}");
+        assert_eq!(line["ErrorCode"].as_str(), code, "{line}");
+        assert_eq!(
+            (
+                line["Status"].as_u64(),
+                line["Refused"].as_u64(),
+                line["Conflicts"].as_u64(),
+                line["Failed"].as_u64(),
+                line["SignsAccepted"].as_u64(),
+                line["TimestampsPending"].as_u64()
+            ),
+            (
+                Some(status),
+                Some(refused),
+                Some(conflicts),
+                Some(0),
+                Some(accepted),
+                Some(pending)
+            ),
+            "{line}"
+        );
+        assert!(line["Duration"].as_f64().unwrap() > 0.0, "{line}");
+        assert_eq!(line["RequestId"], "gw-request-2", "{line}");
+        assert_eq!(line["SignId"], lambda.sign_id.as_str(), "{line}");
+        assert!(line.get("OrgId").is_none(), "{line}");
+    }
+
+    let token_signature = lambda.token.rsplit('.').next().unwrap();
+    let body = signature.body();
+    let biometric = &body["biometric_data"].as_str().unwrap()[..64];
+    let image = &body["signature_image"].as_str().unwrap()["data:image/png;base64,".len()..][..64];
+    for secret in [
+        token_signature,
+        biometric,
+        image,
+        "3f8a1c2e9b7d4f60a1b2c3d4e5f60718",
+        "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11",
+    ] {
+        assert!(
+            !output.contains(secret),
+            "the output holds {secret}:\n{output}"
+        );
+    }
+    let printed: std::collections::HashSet<&[u8]> = output.as_bytes().windows(32).collect();
+    assert!(
+        !signature
+            .biometric_data
+            .windows(32)
+            .any(|w| printed.contains(w)),
+        "the output holds 32 bytes of the biometric data"
     );
 }

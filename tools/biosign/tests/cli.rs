@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_biosign");
 
@@ -421,6 +421,24 @@ fn serve_prints_a_walkthrough_that_completes_the_flow_and_logs_no_secrets() {
         }
         assert_eq!(line["fields"]["org_id"], "demo");
     }
+    // With JSON logs, serve also writes each request's metric line (EMF): a line of its own,
+    // named after the function that serves the route in a deployment. The secrets checks below
+    // cover these lines too.
+    let metrics: Vec<(&Value, &Value)> = logs
+        .iter()
+        .filter(|l| l.get("_aws").is_some())
+        .map(|l| (&l["Function"], &l["Status"]))
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            (&json!("get-sign"), &json!(200)),
+            (&json!("preview-sign"), &json!(204)),
+            (&json!("submit-sign"), &json!(204)),
+            (&json!("get-sign"), &json!(200)),
+        ],
+        "one metric line per request: {raw_lines:?}"
+    );
     let token = script
         .lines()
         .find_map(|l| l.strip_prefix("export TOKEN='"))
