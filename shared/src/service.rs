@@ -176,10 +176,22 @@ where
         store: &'a S,
         key: &'a SignKey,
         policy: RetryPolicy,
+        rule: R,
+    ) -> Result<Self, ApiError> {
+        let sign = load(store, key).await?;
+        Self::on(store, key, policy, sign, rule)
+    }
+
+    /// As [`Transition::begin`], on a sign the caller holds already (one it has just read or
+    /// committed) instead of reading it again: a lost race still re-reads and decides again.
+    pub fn on(
+        store: &'a S,
+        key: &'a SignKey,
+        policy: RetryPolicy,
+        sign: SignRecord,
         mut rule: R,
     ) -> Result<Self, ApiError> {
         let backoff = Backoff::start(policy);
-        let sign = load(store, key).await?;
         let decision = rule(&sign, time::now())?;
         Ok(Self {
             store,
@@ -534,10 +546,16 @@ where
         imprint: imprint_hex,
     };
     let committed = tokio::time::timeout_at(deadline, async {
-        Transition::begin(store, key, RetryPolicy::TIMESTAMP, |sign, now| {
-            state::timestamp(sign, &facts, now)
-        })
-        .await
+        // Decided on the sign as the caller holds it (after a SIGN: as just committed), not read
+        // again: one round trip less on the signer's wait. Had it changed meanwhile, the commit
+        // loses the race and re-reads.
+        Transition::on(
+            store,
+            key,
+            RetryPolicy::TIMESTAMP,
+            signed.clone(),
+            |sign, now| state::timestamp(sign, &facts, now),
+        )
         .map_err(TransitionError::NotApplied)?
         .commit()
         .await
