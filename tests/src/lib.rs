@@ -3,6 +3,7 @@
 //! and helpers that speak the API as a client would.
 #![forbid(unsafe_code)]
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
 use biosign::devkey::DevKey;
 use biosign::server::{self, Cors};
+use biosign::stores::Stores;
 use biosign_shared::aws;
 use biosign_shared::ids::SignKey;
 use biosign_shared::model::SignRecord;
@@ -18,12 +20,15 @@ use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::embedded::EmbeddedStore;
 use biosign_shared::store::faults::{FaultSwitches, Faulty};
 use biosign_shared::store::s3::S3BlobStore;
-use biosign_shared::store::{BlobStore, StoredBlob};
+use biosign_shared::store::{BlobStore, SignAdmin, StoredBlob};
 use biosign_shared::testing::test_escrow;
 use biosign_shared::timestamp::TsaClient;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use back_door::{BlobBackDoor, SignBackDoor};
+
+pub mod back_door;
 pub mod fault_proxy;
 pub mod lambda;
 pub mod sealing;
@@ -60,26 +65,62 @@ pub async fn fresh_aws_stores(kms_key_id: Option<String>) -> (DynamoSignStore, S
     (signs, blobs)
 }
 
+/// A sign store the tests can run the server on and reach behind its back.
+pub trait TestSigns: SignAdmin + SignBackDoor + Clone + 'static {}
+impl<T: SignAdmin + SignBackDoor + Clone + 'static> TestSigns for T {}
+
+/// A blob store the tests can run the server on and reach behind its back.
+pub trait TestBlobs: BlobStore + BlobBackDoor + Clone + 'static {}
+impl<T: BlobStore + BlobBackDoor + Clone + 'static> TestBlobs for T {}
+
+/// Which stores a [`TestEnv`] runs on: [`Embedded`] or [`Aws`]. A scenario written for any
+/// `TestEnv<S, B>` runs on both.
+pub trait Backend: Clone + Send {
+    type Signs: TestSigns;
+    type Blobs: TestBlobs;
+    /// Fresh, empty stores (the embedded one in `data_dir`).
+    fn open(self, data_dir: &Path) -> impl Future<Output = Stores<Self::Signs, Self::Blobs>> + Send;
+}
+
+/// The embedded (SQLite) store in the test's data directory.
+#[derive(Debug, Clone, Copy)]
+pub struct Embedded;
+
+impl Backend for Embedded {
+    type Signs = EmbeddedStore;
+    type Blobs = EmbeddedStore;
+    async fn open(self, data_dir: &Path) -> Stores<EmbeddedStore, EmbeddedStore> {
+        Stores::embedded(data_dir).expect("open the embedded store")
+    }
+}
+
+/// A fresh table and bucket in moto (see [`fresh_aws_stores`]).
 #[derive(Debug, Clone)]
-pub enum Backend {
-    Embedded,
-    Aws { kms_key_id: Option<String> },
+pub struct Aws {
+    pub kms_key_id: Option<String>,
 }
 
-pub enum TestStores {
-    Embedded(Faulty<EmbeddedStore>),
-    Aws {
-        signs: Faulty<DynamoSignStore>,
-        blobs: Faulty<S3BlobStore>,
-    },
+impl Backend for Aws {
+    type Signs = DynamoSignStore;
+    type Blobs = S3BlobStore;
+    async fn open(self, _data_dir: &Path) -> Stores<DynamoSignStore, S3BlobStore> {
+        let (signs, blobs) = fresh_aws_stores(self.kms_key_id).await;
+        Stores { signs, blobs }
+    }
 }
 
-/// A running server and direct access to the stores behind it.
-pub struct TestEnv {
+/// A [`TestEnv`] on the embedded store.
+pub type EmbeddedEnv = TestEnv<EmbeddedStore, EmbeddedStore>;
+/// A [`TestEnv`] on DynamoDB and S3 (moto).
+pub type AwsEnv = TestEnv<DynamoSignStore, S3BlobStore>;
+
+/// A running server and direct access to the stores behind it (the same stores, with the
+/// server's fault switches).
+pub struct TestEnv<S, B> {
     pub base_url: String,
     pub http: reqwest::Client,
     pub key: DevKey,
-    pub stores: TestStores,
+    pub stores: Stores<Faulty<S>, Faulty<B>>,
     pub switches: Arc<FaultSwitches>,
     pub data_dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -205,19 +246,26 @@ impl Signature {
     }
 }
 
-impl TestEnv {
-    pub async fn start(backend: Backend) -> Self {
+impl<S: TestSigns, B: TestBlobs> TestEnv<S, B> {
+    pub async fn start<K: Backend<Signs = S, Blobs = B>>(backend: K) -> Self {
         Self::start_with_limits(backend, server::ServerLimits::default()).await
     }
 
     /// As [`TestEnv::start`], with the server's bounds given (short timeouts, a small cap).
-    pub async fn start_with_limits(backend: Backend, limits: server::ServerLimits) -> Self {
+    pub async fn start_with_limits<K: Backend<Signs = S, Blobs = B>>(
+        backend: K,
+        limits: server::ServerLimits,
+    ) -> Self {
         Self::start_with_options(backend, limits, None).await
     }
 
     /// As [`TestEnv::start`], with accepted signatures timestamped by the TSA that `TSA_URL` and
     /// `TSA_CERTS` configure (read as `biosign serve` reads them from its environment).
-    pub async fn start_with_tsa(backend: Backend, tsa_url: &str, tsa_certs: &Path) -> Self {
+    pub async fn start_with_tsa<K: Backend<Signs = S, Blobs = B>>(
+        backend: K,
+        tsa_url: &str,
+        tsa_certs: &Path,
+    ) -> Self {
         let tsa_certs = tsa_certs.display().to_string();
         let tsa = TsaClient::from_lookup(|name| match name {
             biosign_shared::timestamp::TSA_URL => Some(tsa_url.to_owned()),
@@ -229,8 +277,8 @@ impl TestEnv {
         Self::start_with_options(backend, server::ServerLimits::default(), tsa).await
     }
 
-    async fn start_with_options(
-        backend: Backend,
+    async fn start_with_options<K: Backend<Signs = S, Blobs = B>>(
+        backend: K,
         limits: server::ServerLimits,
         tsa: Option<TsaClient>,
     ) -> Self {
@@ -238,27 +286,16 @@ impl TestEnv {
         let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
         let auth = key.authenticator().expect("dev JWKS");
         let switches = Arc::new(FaultSwitches::default());
-        let faulty = |inner| Faulty {
-            inner,
-            switches: Arc::clone(&switches),
-        };
-        let stores = match backend {
-            Backend::Embedded => TestStores::Embedded(faulty(
-                EmbeddedStore::open(data_dir.path()).expect("open store"),
-            )),
-            Backend::Aws { kms_key_id } => {
-                let (signs, blobs) = fresh_aws_stores(kms_key_id).await;
-                TestStores::Aws {
-                    signs: Faulty {
-                        inner: signs,
-                        switches: Arc::clone(&switches),
-                    },
-                    blobs: Faulty {
-                        inner: blobs,
-                        switches: Arc::clone(&switches),
-                    },
-                }
-            }
+        let Stores { signs, blobs } = backend.open(data_dir.path()).await;
+        let stores = Stores {
+            signs: Faulty {
+                inner: signs,
+                switches: Arc::clone(&switches),
+            },
+            blobs: Faulty {
+                inner: blobs,
+                switches: Arc::clone(&switches),
+            },
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -272,20 +309,16 @@ impl TestEnv {
             origins: vec!["https://app.example".into()],
             allow_loopback: false,
         });
-        match &stores {
-            TestStores::Embedded(store) => {
-                let api = commands::api(store.clone(), store.clone(), test_escrow(), auth, tsa);
-                tokio::spawn(server::run_with_limits(
-                    listener, api, cors, limits, shutdown,
-                ));
-            }
-            TestStores::Aws { signs, blobs } => {
-                let api = commands::api(signs.clone(), blobs.clone(), test_escrow(), auth, tsa);
-                tokio::spawn(server::run_with_limits(
-                    listener, api, cors, limits, shutdown,
-                ));
-            }
-        }
+        let api = commands::api(
+            stores.signs.clone(),
+            stores.blobs.clone(),
+            test_escrow(),
+            auth,
+            tsa,
+        );
+        tokio::spawn(server::run_with_limits(
+            listener, api, cors, limits, shutdown,
+        ));
         Self {
             base_url,
             http: reqwest::Client::new(),
@@ -338,44 +371,34 @@ impl TestEnv {
             expires_in: expires_in.into(),
             ..CreateSignArgs::for_org(org)
         };
-        match &self.stores {
-            TestStores::Embedded(store) => commands::create_sign(store, &args).await,
-            TestStores::Aws { signs, .. } => commands::create_sign(signs, &args).await,
-        }
-        .expect("create sign")
+        commands::create_sign(&self.stores.signs, &args)
+            .await
+            .expect("create sign")
     }
 
     pub async fn cancel_sign(&self, org: &str, sign_id: &str) {
-        match &self.stores {
-            TestStores::Embedded(store) => commands::cancel_sign(store, org, sign_id).await,
-            TestStores::Aws { signs, .. } => commands::cancel_sign(signs, org, sign_id).await,
-        }
-        .expect("cancel sign");
+        commands::cancel_sign(&self.stores.signs, org, sign_id)
+            .await
+            .expect("cancel sign");
     }
 
     pub async fn report(&self, org: &str, sign_id: &str) -> SignReport {
-        match &self.stores {
-            TestStores::Embedded(store) => commands::show_sign(store, org, sign_id).await,
-            TestStores::Aws { signs, .. } => commands::show_sign(signs, org, sign_id).await,
-        }
-        .expect("show sign")
+        commands::show_sign(&self.stores.signs, org, sign_id)
+            .await
+            .expect("show sign")
     }
 
     /// Every blob key in the blob store.
     pub async fn blob_keys(&self) -> Vec<String> {
-        match &self.stores {
-            TestStores::Embedded(store) => store.list("").await,
-            TestStores::Aws { blobs, .. } => blobs.list("").await,
-        }
-        .expect("list blobs")
+        self.stores.blobs.list("").await.expect("list blobs")
     }
 
     pub async fn blob(&self, key: &str) -> StoredBlob {
-        match &self.stores {
-            TestStores::Embedded(store) => store.get(key).await,
-            TestStores::Aws { blobs, .. } => blobs.get(key).await,
-        }
-        .expect("get blob")
+        self.stores
+            .blobs
+            .get(key)
+            .await
+            .expect("get blob")
         .unwrap_or_else(|| panic!("blob {key} is missing"))
     }
 
@@ -481,65 +504,20 @@ impl TestEnv {
     /// Changes a field of a stored event behind the service's back, as an attacker with write
     /// access to the store would.
     pub async fn tamper_event(&self, org: &str, sign_id: &str, seq: u64) {
-        match &self.stores {
-            TestStores::Embedded(store) => {
-                let conn = rusqlite::Connection::open(store.inner.path()).unwrap();
-                conn.execute_batch("DROP TRIGGER IF EXISTS events_are_immutable")
-                    .unwrap();
-                let changed = conn
-                    .execute(
-                        "UPDATE events SET event = json_set(event, '$.fingerprint', 'forged') WHERE org_id = ?1 AND sign_id = ?2 AND seq = ?3",
-                        rusqlite::params![org, sign_id, seq as i64],
-                    )
-                    .unwrap();
-                assert_eq!(changed, 1);
-            }
-            TestStores::Aws { signs, .. } => {
-                signs
-                    .inner
-                    .client()
-                    .update_item()
-                    .table_name(signs.inner.table())
-                    .set_key(Some(DynamoSignStore::event_key(org, sign_id, seq)))
-                    .update_expression("SET fingerprint = :forged")
-                    .expression_attribute_values(
-                        ":forged",
-                        aws_sdk_dynamodb::types::AttributeValue::S("forged".into()),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        self.stores
+            .signs
+            .inner
+            .set_event_field(org, sign_id, seq, "fingerprint", "forged")
+            .await;
     }
 
     /// Removes a stored event behind the service's back.
     pub async fn delete_event(&self, org: &str, sign_id: &str, seq: u64) {
-        match &self.stores {
-            TestStores::Embedded(store) => {
-                let conn = rusqlite::Connection::open(store.inner.path()).unwrap();
-                conn.execute_batch("DROP TRIGGER IF EXISTS events_are_permanent")
-                    .unwrap();
-                let deleted = conn
-                    .execute(
-                        "DELETE FROM events WHERE org_id = ?1 AND sign_id = ?2 AND seq = ?3",
-                        rusqlite::params![org, sign_id, seq as i64],
-                    )
-                    .unwrap();
-                assert_eq!(deleted, 1);
-            }
-            TestStores::Aws { signs, .. } => {
-                signs
-                    .inner
-                    .client()
-                    .delete_item()
-                    .table_name(signs.inner.table())
-                    .set_key(Some(DynamoSignStore::event_key(org, sign_id, seq)))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        self.stores
+            .signs
+            .inner
+            .delete_event(org, sign_id, seq)
+            .await;
     }
 }
 

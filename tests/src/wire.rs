@@ -8,6 +8,7 @@ use std::sync::Arc;
 use biosign::commands;
 use biosign::devkey::DevKey;
 use biosign::server::{self, Cors};
+use biosign::stores::Stores;
 use biosign::sweep::{self, SweepOptions, SweepReport};
 use biosign_shared::aws;
 use biosign_shared::store::dynamo::DynamoSignStore;
@@ -17,7 +18,7 @@ use biosign_shared::store::{BlobInventory, BlobVersion};
 use biosign_shared::testing::test_escrow;
 
 use crate::fault_proxy::FaultProxy;
-use crate::{TestEnv, TestStores};
+use crate::{AwsEnv, TestEnv};
 
 /// Set by `scripts/test` to a moto of the wire tests' own, so that the rest of the suite's load
 /// does not slow the calls the proxy times; without it, the shared moto is used.
@@ -72,7 +73,7 @@ impl AwsStores {
     }
 }
 
-impl TestEnv {
+impl AwsEnv {
     /// A server whose DynamoDB and S3 clients reach `aws`'s table and bucket through `proxy`.
     pub async fn start_behind_proxy(proxy: &FaultProxy, aws: &AwsStores) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -104,7 +105,7 @@ impl TestEnv {
             base_url,
             http: reqwest::Client::new(),
             key,
-            stores: TestStores::Aws {
+            stores: Stores {
                 signs: Faulty {
                     inner: aws.signs.clone(),
                     switches: Arc::clone(&switches),

@@ -11,4 +11,5 @@ pub mod duration;
 pub mod escrow;
 pub mod evidence_package;
 pub mod server;
+pub mod stores;
 pub mod sweep;
