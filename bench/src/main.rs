@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use biosign::commands::{self, CreateSignArgs, TokenArgs};
+use biosign::environment::Environment;
 use biosign::devkey::{self, DevKey};
 use biosign_shared::error::ErrorDocs;
 use biosign_shared::handlers::{self, Api};
@@ -106,6 +107,7 @@ impl Bench {
                 expires_in: "PT1H".into(),
                 ..TokenArgs::for_org("acme")
             },
+            &Environment::default(),
         )
         .expect("token");
         let escrow_certs = dir.path().join("escrow-certs.pem");

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
+use biosign::environment::Environment;
 use biosign::devkey::{self, DevKey};
 use biosign_shared::handlers;
 use biosign_shared::store::BlobStore;
@@ -59,7 +60,7 @@ impl FunctionOnMoto {
         let sign = commands::create_sign(&signs, &args)
             .await
             .expect("create a sign");
-        let token = commands::mint_token(&key, &TokenArgs::for_org("acme")).expect("mint a token");
+        let token = commands::mint_token(&key, &TokenArgs::for_org("acme"), &Environment::default()).expect("mint a token");
         let env = [
             ("TABLE_NAME", signs.table().to_owned()),
             ("BUCKET_NAME", blobs.bucket().to_owned()),
@@ -143,6 +144,7 @@ impl FunctionOnMoto {
             test_escrow(),
             auth,
             None,
+            &Environment::default(),
         );
         let request = lambda_http::request::from_str(&self.event("apigw-v2-preview.json"))
             .expect("a valid API Gateway v2 event");

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
+use biosign::environment::Environment;
 use biosign::devkey::DevKey;
 use biosign::server::{self, Cors};
 use biosign::stores::Stores;
@@ -315,6 +316,7 @@ impl<S: TestSigns, B: TestBlobs> TestEnv<S, B> {
             test_escrow(),
             auth,
             tsa,
+            &Environment::default(),
         );
         tokio::spawn(server::run_with_limits(
             listener, api, cors, limits, shutdown,
@@ -340,6 +342,7 @@ impl<S: TestSigns, B: TestBlobs> TestEnv<S, B> {
                 expires_in: "PT5M".into(),
                 ..TokenArgs::for_org(org)
             },
+            &Environment::default(),
         )
         .expect("mint token")
     }

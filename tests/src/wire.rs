@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use biosign::commands;
+use biosign::environment::Environment;
 use biosign::devkey::DevKey;
 use biosign::server::{self, Cors};
 use biosign::stores::Stores;
@@ -18,7 +19,7 @@ use biosign_shared::store::{BlobInventory, BlobVersion};
 use biosign_shared::testing::test_escrow;
 
 use crate::fault_proxy::FaultProxy;
-use crate::{AwsEnv, TestEnv};
+use crate::AwsEnv;
 
 /// Set by `scripts/test` to a moto of the wire tests' own, so that the rest of the suite's load
 /// does not slow the calls the proxy times; without it, the shared moto is used.
@@ -99,7 +100,14 @@ impl AwsEnv {
             origins: vec!["https://app.example".into()],
             allow_loopback: false,
         });
-        let api = commands::api(served_signs, served_blobs, test_escrow(), auth, None);
+        let api = commands::api(
+            served_signs,
+            served_blobs,
+            test_escrow(),
+            auth,
+            None,
+            &Environment::default(),
+        );
         tokio::spawn(server::run(listener, api, cors, shutdown));
         Self {
             base_url,

@@ -19,6 +19,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::devkey::{self, DevKey};
+use crate::environment::Environment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
@@ -222,10 +223,10 @@ pub struct TokenArgs {
 }
 
 /// A token signed with the local dev key, and only with it.
-pub fn mint_token(key: &DevKey, args: &TokenArgs) -> anyhow::Result<String> {
+pub fn mint_token(key: &DevKey, args: &TokenArgs, env: &Environment) -> anyhow::Result<String> {
     // Refuse when the environment points at a real identity setup: a dev token means nothing
     // there, and minting one must never look like it could.
-    let env = |name: &str| std::env::var(name).ok();
+    let env = env.lookup();
     if let Some(jwks) = config::optional(&env, config::JWT_JWKS) {
         if !jwks.contains(key.kid()) {
             bail!(
@@ -270,8 +271,11 @@ pub fn mint_token(key: &DevKey, args: &TokenArgs) -> anyhow::Result<String> {
 
 /// The authenticator `serve` uses: the configured JWKS (inline or at a URL), or else the local
 /// dev key.
-pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'static str)> {
-    let env = |name: &str| std::env::var(name).ok();
+pub fn serve_authenticator(
+    key: &DevKey,
+    env: &Environment,
+) -> anyhow::Result<(Authenticator, &'static str)> {
+    let env = env.lookup();
     if config::optional(&env, config::JWT_JWKS).is_some() {
         return Ok((config::authenticator(&env)?, "the JWKS in JWT_JWKS"));
     }
@@ -283,15 +287,16 @@ pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'sta
 }
 
 /// Builds the API of `serve` for the given stores; signatures' biometric data is sealed for
-/// `escrow` (see [`crate::escrow::escrow_for_local`]) and, with a TSA, timestamped.
+/// `escrow` (see [`crate::escrow::escrow_for_local`]) and, with a TSA, timestamped; error
+/// references point at `env`'s ERROR_DOCS_URL.
 pub fn api<S, B: BlobStore>(
     signs: S,
     blobs: B,
     escrow: EscrowRecipients,
     auth: Authenticator,
     tsa: Option<TsaClient>,
+    env: &Environment,
 ) -> Arc<Api<S, SealingBlobStore<B>>> {
-    let env = |name: &str| std::env::var(name).ok();
     Arc::new(Api {
         signs,
         blobs: SealingBlobStore {
@@ -299,7 +304,7 @@ pub fn api<S, B: BlobStore>(
             escrow,
         },
         auth,
-        docs: config::error_docs(&env),
+        docs: config::error_docs(&env.lookup()),
         tsa,
     })
 }

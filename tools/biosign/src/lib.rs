@@ -8,6 +8,7 @@ pub mod capture_page;
 pub mod commands;
 pub mod devkey;
 pub mod duration;
+pub mod environment;
 pub mod escrow;
 pub mod evidence_package;
 pub mod server;

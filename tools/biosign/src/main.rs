@@ -10,6 +10,7 @@ use biosign::capture_cmd::{self, ConvertArgs, SampleArgs};
 use biosign::capture_page;
 use biosign::commands::{self, CreateSignArgs, StoreKind, StoreOptions, TokenArgs};
 use biosign::devkey::DevKey;
+use biosign::environment::Environment;
 use biosign::escrow;
 use biosign::evidence_package::{self, Package};
 use biosign::server::{self, Cors};
@@ -117,24 +118,24 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, env: &Environment) -> anyhow::Result<ExitCode> {
     let options = &cli.store;
     // Commands without a store run here; the others are checked and prepared first (a bad
     // argument is reported before any store is opened), then run on the store `--store` names.
     let job = match cli.command {
         Command::Init => {
             let key = DevKey::load_or_create(&options.data_dir)?;
-            let escrow = escrow::escrow_for_local(&options.data_dir)?;
+            let escrow = escrow::escrow_for_local(&options.data_dir, env)?;
             StoreJob::Init { key, escrow }
         }
         Command::Serve { addr, cors_origins } => {
-            StoreJob::Serve(Box::new(Serve::prepare(options, addr, cors_origins)?))
+            StoreJob::Serve(Box::new(Serve::prepare(options, env, addr, cors_origins)?))
         }
         Command::CreateSign(args) => StoreJob::CreateSign(args),
         Command::CancelSign { org, sign_id } => StoreJob::CancelSign { org, sign_id },
         Command::ShowSign { org, sign_id } => StoreJob::ShowSign { org, sign_id },
         Command::ExportEvidence { org, sign_id, out } => {
-            let tsa_certs = std::env::var_os(timestamp::TSA_CERTS).map(PathBuf::from);
+            let tsa_certs = env.get(timestamp::TSA_CERTS).map(PathBuf::from);
             StoreJob::ExportEvidence {
                 org,
                 sign_id,
@@ -158,13 +159,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
         }
         Command::TimestampPending { org } => {
-            let tsa = TsaClient::from_env()?
+            let tsa = TsaClient::from_lookup(env.lookup())?
                 .ok_or_else(|| anyhow::anyhow!("TSA_URL is not set: there is no TSA to ask"))?;
             StoreJob::TimestampPending { tsa, org }
         }
         Command::Token(args) => {
             let key = DevKey::load_or_create(&options.data_dir)?;
-            println!("{}", commands::mint_token(&key, &args)?);
+            println!("{}", commands::mint_token(&key, &args, env)?);
             return Ok(ExitCode::SUCCESS);
         }
         Command::Jwks => {
@@ -173,7 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::EscrowCert => {
-            let recipients = escrow::escrow_for_local(&options.data_dir)?;
+            let recipients = escrow::escrow_for_local(&options.data_dir, env)?;
             eprintln!("# {}", recipients.path().display());
             for r in recipients.summaries() {
                 eprintln!(
@@ -201,10 +202,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     // The one place where the backend is chosen.
     match options.store {
-        StoreKind::Embedded => job.run(options, Stores::embedded(&options.data_dir)?).await,
+        StoreKind::Embedded => {
+            job.run(options, env, Stores::embedded(&options.data_dir)?)
+                .await
+        }
         StoreKind::Aws => {
-            let stores = Stores::aws(|name| std::env::var(name).ok()).await?;
-            job.run(options, stores).await
+            let stores = Stores::aws(env.lookup()).await?;
+            job.run(options, env, stores).await
         }
     }
 }
@@ -239,7 +243,12 @@ enum StoreJob {
 }
 
 impl StoreJob {
-    async fn run<S, B>(self, options: &StoreOptions, stores: Stores<S, B>) -> anyhow::Result<ExitCode>
+    async fn run<S, B>(
+        self,
+        options: &StoreOptions,
+        env: &Environment,
+        stores: Stores<S, B>,
+    ) -> anyhow::Result<ExitCode>
     where
         S: SignAdmin + Clone + 'static,
         B: BlobStore + BlobInventory + Clone + 'static,
@@ -256,7 +265,7 @@ impl StoreJob {
                 let store = stores.provision(&key, &options.data_dir).await?;
                 println!("{store}; {sealing}");
             }
-            StoreJob::Serve(serve) => serve.run(options, stores).await?,
+            StoreJob::Serve(serve) => serve.run(options, env, stores).await?,
             StoreJob::CreateSign(args) => print_json(&commands::create_sign(signs, &args).await?)?,
             StoreJob::CancelSign { org, sign_id } => {
                 print_json(&commands::cancel_sign(signs, &org, &sign_id).await?)?;
@@ -323,15 +332,16 @@ struct Serve {
 impl Serve {
     fn prepare(
         options: &StoreOptions,
+        env: &Environment,
         addr: SocketAddr,
         cors_origins: Vec<String>,
     ) -> anyhow::Result<Self> {
         biosign_shared::logging::init();
         let key = DevKey::load_or_create(&options.data_dir)?;
-        let (auth, trusted) = commands::serve_authenticator(&key)?;
-        let escrow = escrow::escrow_for_local(&options.data_dir)?;
+        let (auth, trusted) = commands::serve_authenticator(&key, env)?;
+        let escrow = escrow::escrow_for_local(&options.data_dir, env)?;
         // TSA_URL and TSA_CERTS, as on the sign function: accepted signatures are timestamped.
-        let tsa = TsaClient::from_env()?;
+        let tsa = TsaClient::from_lookup(env.lookup())?;
         Ok(Self {
             addr,
             cors_origins,
@@ -343,7 +353,12 @@ impl Serve {
         })
     }
 
-    async fn run<S, B>(self, options: &StoreOptions, stores: Stores<S, B>) -> anyhow::Result<()>
+    async fn run<S, B>(
+        self,
+        options: &StoreOptions,
+        env: &Environment,
+        stores: Stores<S, B>,
+    ) -> anyhow::Result<()>
     where
         S: SignAdmin + Clone + 'static,
         B: BlobStore + 'static,
@@ -382,13 +397,14 @@ impl Serve {
                 expires_in: "PT12H".into(),
                 ..TokenArgs::for_org("demo")
             };
-            let token = commands::mint_token(&key, &token_args)?;
+            let token = commands::mint_token(&key, &token_args, env)?;
             let signer_token = commands::mint_token(
                 &key,
                 &TokenArgs {
                     sign_id: Some(sign.sign_id.to_string()),
                     ..token_args.clone()
                 },
+                env,
             )?;
             let link = capture_page::link(&base_url, &sign.org_id, &sign.sign_id, &signer_token);
             let signature = commands::write_demo_signature(&options.data_dir)?;
@@ -408,7 +424,7 @@ impl Serve {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let api = commands::api(stores.signs, stores.blobs, escrow, auth, tsa);
+        let api = commands::api(stores.signs, stores.blobs, escrow, auth, tsa, env);
         server::run(listener, api, cors, shutdown).await;
         Ok(())
     }
@@ -417,7 +433,8 @@ impl Serve {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    let env = Environment::from_process();
+    match run(cli, &env).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("biosign: error: {e:#}");
