@@ -1,6 +1,6 @@
 //! Cold start: process start to first response, with this process playing the Lambda service.
 //!
-//! The project's local Runtime API (`biosign_shared::testing::runtime_api`) hands the function
+//! The project's local Runtime API (`biosign_e2e::runtime_api`) hands the function
 //! one API Gateway v2 event and notes when the response comes back. The event carries no
 //! token, so every function answers (401) without touching the network: what is measured is
 //! start-up, init and one request through the runtime.
@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use biosign_shared::testing::runtime_api::{LocalFunction, Outcome};
+use biosign_e2e::runtime_api::{LocalFunction, Outcome};
 
 const EVENT: &str = r#"{"version":"2.0","routeKey":"GET /v1/orgs/{org_id}/biometric_signs/{sign_id}","rawPath":"/v1/orgs/acme/biometric_signs/0b0c6a8e-3f1e-4a57-9d3b-2f2f3c1a9e10","rawQueryString":"","headers":{"host":"api.example"},"requestContext":{"accountId":"123456789012","apiId":"api","domainName":"api.example","domainPrefix":"api","http":{"method":"GET","path":"/v1/orgs/acme/biometric_signs/0b0c6a8e-3f1e-4a57-9d3b-2f2f3c1a9e10","protocol":"HTTP/1.1","sourceIp":"203.0.113.1","userAgent":"bench"},"requestId":"cold-1","routeKey":"GET /v1/orgs/{org_id}/biometric_signs/{sign_id}","stage":"$default","time":"26/Nov/2026:10:00:00 +0000","timeEpoch":1795687200000},"pathParameters":{"org_id":"acme","sign_id":"0b0c6a8e-3f1e-4a57-9d3b-2f2f3c1a9e10"},"isBase64Encoded":false}"#;
 

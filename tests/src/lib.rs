@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
-use biosign::environment::Environment;
+use biosign::commands::{self, CreateSignArgs, SignReport};
 use biosign::devkey::DevKey;
+use biosign::environment::Environment;
 use biosign::server::{self, Cors};
 use biosign::stores::Stores;
 use biosign_shared::aws;
@@ -31,7 +31,9 @@ pub use back_door::{BlobBackDoor, SignBackDoor};
 
 pub mod back_door;
 pub mod fault_proxy;
+pub mod fixtures;
 pub mod lambda;
+pub mod runtime_api;
 pub mod sealing;
 pub mod store_contract;
 pub mod tsa;
@@ -80,7 +82,8 @@ pub trait Backend: Clone + Send {
     type Signs: TestSigns;
     type Blobs: TestBlobs;
     /// Fresh, empty stores (the embedded one in `data_dir`).
-    fn open(self, data_dir: &Path) -> impl Future<Output = Stores<Self::Signs, Self::Blobs>> + Send;
+    fn open(self, data_dir: &Path)
+    -> impl Future<Output = Stores<Self::Signs, Self::Blobs>> + Send;
 }
 
 /// The embedded (SQLite) store in the test's data directory.
@@ -334,22 +337,12 @@ impl<S: TestSigns, B: TestBlobs> TestEnv<S, B> {
 
     /// A token of the dev issuer for `org` with `scope`, optionally limited to one sign.
     pub fn token(&self, org: &str, scope: &str, sign_id: Option<&str>) -> String {
-        commands::mint_token(
-            &self.key,
-            &TokenArgs {
-                sign_id: sign_id.map(str::to_owned),
-                scope: scope.into(),
-                expires_in: "PT5M".into(),
-                ..TokenArgs::for_org(org)
-            },
-            &Environment::default(),
-        )
-        .expect("mint token")
+        fixtures::dev_token(&self.key, org, scope, sign_id, "PT5M")
     }
 
     /// A token with both scopes for `org`.
     pub fn full_token(&self, org: &str) -> String {
-        self.token(org, "biometric_signs:read biometric_signs:sign", None)
+        self.token(org, fixtures::FULL_SCOPE, None)
     }
 
     /// Signs arbitrary claims with the dev key (for the token matrix).
@@ -372,7 +365,10 @@ impl<S: TestSigns, B: TestBlobs> TestEnv<S, B> {
             },
             language: "ES".into(),
             expires_in: expires_in.into(),
-            ..CreateSignArgs::for_org(org)
+            org: org.into(),
+            signer_name: "James".into(),
+            signer_last_name: "Smith".into(),
+            sign_id: None,
         };
         commands::create_sign(&self.stores.signs, &args)
             .await
@@ -402,7 +398,7 @@ impl<S: TestSigns, B: TestBlobs> TestEnv<S, B> {
             .get(key)
             .await
             .expect("get blob")
-        .unwrap_or_else(|| panic!("blob {key} is missing"))
+            .unwrap_or_else(|| panic!("blob {key} is missing"))
     }
 
     pub fn url(&self, org: &str, sign_id: &str, action: Option<&str>) -> String {
