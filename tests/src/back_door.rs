@@ -24,12 +24,7 @@ pub trait SignBackDoor: Send + Sync {
     ) -> impl Future<Output = ()> + Send;
 
     /// Removes the stored event `seq` of a sign.
-    fn delete_event(
-        &self,
-        org: &str,
-        sign_id: &str,
-        seq: u64,
-    ) -> impl Future<Output = ()> + Send;
+    fn delete_event(&self, org: &str, sign_id: &str, seq: u64) -> impl Future<Output = ()> + Send;
 
     /// Every byte sequence the store holds, as named chunks (`data_dir`: the test's data
     /// directory, where a local store keeps its files).

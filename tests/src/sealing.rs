@@ -91,7 +91,9 @@ pub fn find_window(chunks: &[(String, Vec<u8>)], secret: &[u8]) -> Option<(Strin
 /// as they are, such as the signature image) is found.
 pub async fn assert_stored_nowhere<S: TestSigns, B: TestBlobs>(
     env: &TestEnv<S, B>,
-    plaintext: &[u8], stored_control: &[u8]) {
+    plaintext: &[u8],
+    stored_control: &[u8],
+) {
     let chunks = stored_bytes(env).await;
     assert!(
         find_window(&chunks, stored_control).is_some(),

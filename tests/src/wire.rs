@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use biosign::commands;
-use biosign::environment::Environment;
 use biosign::devkey::DevKey;
+use biosign::environment::Environment;
 use biosign::server::{self, Cors};
 use biosign::stores::Stores;
 use biosign::sweep::{self, SweepOptions, SweepReport};
@@ -18,8 +18,8 @@ use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::store::{BlobInventory, BlobVersion};
 use biosign_shared::testing::test_escrow;
 
-use crate::fault_proxy::FaultProxy;
 use crate::AwsEnv;
+use crate::fault_proxy::FaultProxy;
 
 /// Set by `scripts/test` to a moto of the wire tests' own, so that the rest of the suite's load
 /// does not slow the calls the proxy times; without it, the shared moto is used.

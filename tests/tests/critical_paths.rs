@@ -21,7 +21,10 @@ use biosign_shared::store::{
 const DEVICE_INSTALLATION: &str = "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11";
 
 /// What the store holds for a sign and its blobs, to prove that a request changed nothing.
-async fn snapshot<S: TestSigns, B: TestBlobs>(env: &TestEnv<S, B>, sign_id: &str) -> (Vec<String>, String) {
+async fn snapshot<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
+    sign_id: &str,
+) -> (Vec<String>, String) {
     let report = env.report("acme", sign_id).await;
     let stored = serde_json::to_string(&(&report.sign, &report.events)).unwrap();
     (env.blob_keys().await, stored)
@@ -31,7 +34,9 @@ async fn snapshot<S: TestSigns, B: TestBlobs>(env: &TestEnv<S, B>, sign_id: &str
 
 /// After a success, only the very same signature from the same installation is a retry: a
 /// signature that shares the image or the biometric data but not both is another signature.
-async fn a_different_signature_after_success_is_a_conflict<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn a_different_signature_after_success_is_a_conflict<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let accepted = Signature::sample(1);
@@ -187,7 +192,9 @@ where
 
 const RACERS: usize = 8;
 
-async fn identical_racing_signs_all_succeed_and_store_one_signature<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn identical_racing_signs_all_succeed_and_store_one_signature<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let key = sign.key();
     let arrivals = Arc::new(AtomicUsize::new(0));
@@ -267,7 +274,9 @@ async fn identical_racing_signs_all_succeed_and_store_one_signature<S: TestSigns
 
 // ---- Only the Bearer scheme carries a token ----------------------------------------------------
 
-async fn a_valid_token_under_another_scheme_is_refused<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn a_valid_token_under_another_scheme_is_refused<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     for scheme in ["Basic", "Token", "JWT"] {
@@ -324,7 +333,12 @@ fn padded_body(signature: &Signature, size: usize) -> Vec<u8> {
     body
 }
 
-async fn a_body_of_exactly_one_mebibyte_is_accepted_and_one_byte_more_is_not<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn a_body_of_exactly_one_mebibyte_is_accepted_and_one_byte_more_is_not<
+    S: TestSigns,
+    B: TestBlobs,
+>(
+    env: TestEnv<S, B>,
+) {
     const MIB: usize = 1024 * 1024;
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
@@ -372,7 +386,9 @@ async fn a_body_of_exactly_one_mebibyte_is_accepted_and_one_byte_more_is_not<S: 
 
 /// A JSON error names the field and says what is wrong, without serde's "at line L column C"
 /// (meaningless to a client that serialised an object), whether the body spans one line or many.
-async fn json_errors_name_the_field_without_a_position<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn json_errors_name_the_field_without_a_position<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let image = Signature::sample(1).body()["signature_image"].clone();
@@ -424,7 +440,13 @@ async fn json_errors_name_the_field_without_a_position<S: TestSigns, B: TestBlob
 // ---- Evidence tampering ------------------------------------------------------------------------
 
 /// Sets a field of a stored event behind the service's back.
-async fn set_event_field<S: TestSigns, B: TestBlobs>(env: &TestEnv<S, B>, sign_id: &str, seq: u64, field: &str, value: &str) {
+async fn set_event_field<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
+    sign_id: &str,
+    seq: u64,
+    field: &str,
+    value: &str,
+) {
     env.stores
         .signs
         .inner
@@ -442,7 +464,9 @@ enum Tampering {
 
 /// Each kind of tampering the chain check tells apart, on a sign with three events (two previews
 /// and the signature), and the reason it reports.
-async fn every_kind_of_evidence_tampering_is_told_apart<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn every_kind_of_evidence_tampering_is_told_apart<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let token = env.full_token("acme");
     let cases = [
         (
@@ -498,7 +522,10 @@ async fn every_kind_of_evidence_tampering_is_told_apart<S: TestSigns, B: TestBlo
 
 // ---- Cancel and writes in flight ---------------------------------------------------------------
 
-async fn commit<S: TestSigns, B: TestBlobs>(env: &TestEnv<S, B>, update: &SignUpdate) -> Result<(), CommitError> {
+async fn commit<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
+    update: &SignUpdate,
+) -> Result<(), CommitError> {
     env.stores.signs.commit(update).await
 }
 
@@ -509,7 +536,7 @@ async fn read<S: TestSigns, B: TestBlobs>(env: &TestEnv<S, B>, sign: &SignRecord
         .get_sign(&key)
         .await
         .unwrap()
-    .expect("the sign exists")
+        .expect("the sign exists")
 }
 
 /// What a request that read `sign` would write to preview it: the next version, `PREVIEWED`.
@@ -526,7 +553,9 @@ fn stale_preview(sign: &SignRecord) -> SignUpdate {
 
 /// A write decided on the sign as it was before a cancel (just before, or one change earlier)
 /// cannot land after it: the cancel moved the version past every version read before it.
-async fn a_write_prepared_before_a_cancel_cannot_land_after_it<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn a_write_prepared_before_a_cancel_cannot_land_after_it<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     let before_preview = read(&env, &sign).await;

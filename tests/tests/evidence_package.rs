@@ -506,8 +506,14 @@ async fn export_from_store(backend: impl Backend) {
         .await
         .assert_no_content();
 
-    let package = evidence_package::export_evidence(&env.stores.signs, &env.stores.blobs, ORG, &sign.sign_id, None)
-        .await
+    let package = evidence_package::export_evidence(
+        &env.stores.signs,
+        &env.stores.blobs,
+        ORG,
+        &sign.sign_id,
+        None,
+    )
+    .await
     .expect("export");
     assert_eq!(lines(&package).len(), 2, "PREVIEW and SIGN");
     assert_eq!(package.entries["signature_image.png"], signature.image);
@@ -556,12 +562,19 @@ async fn export_from_store(backend: impl Backend) {
     assert_eq!(m["sign"]["evidence"]["chain_sha256"], m["chain_sha256"]);
 
     // An unknown sign, and a sign without events, are refused with a message.
-    let missing = evidence_package::export_evidence(&env.stores.signs, &env.stores.blobs, ORG, SIGN_ID, None)
-        .await;
+    let missing =
+        evidence_package::export_evidence(&env.stores.signs, &env.stores.blobs, ORG, SIGN_ID, None)
+            .await;
     assert!(missing.unwrap_err().to_string().contains("no sign"));
     let fresh = env.create_sign(ORG, false, "P7D").await;
-    let empty = evidence_package::export_evidence(&env.stores.signs, &env.stores.blobs, ORG, &fresh.sign_id, None)
-        .await;
+    let empty = evidence_package::export_evidence(
+        &env.stores.signs,
+        &env.stores.blobs,
+        ORG,
+        &fresh.sign_id,
+        None,
+    )
+    .await;
     assert!(
         empty
             .unwrap_err()

@@ -183,7 +183,9 @@ async fn full_flow_pending_previewed_signed<S: TestSigns, B: TestBlobs>(env: Tes
     assert_eq!(sign_event.prev_event_sha256, Some(preview_event.sha256()));
 }
 
-async fn sign_without_preview_documents_needs_no_preview<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn sign_without_preview_documents_needs_no_preview<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     env.sign("acme", &sign.sign_id, &token, &Signature::sample(1))
@@ -258,7 +260,9 @@ async fn parameter_errors_name_the_culprit<S: TestSigns, B: TestBlobs>(env: Test
     assert_eq!(env.report("acme", id).await.events.len(), 1);
 }
 
-async fn invalid_bodies_are_rejected_with_the_field_named<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn invalid_bodies_are_rejected_with_the_field_named<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let id = sign.sign_id.as_str();
@@ -486,7 +490,9 @@ async fn checks_run_in_the_contract_order<S: TestSigns, B: TestBlobs>(env: TestE
         .assert_error(401, "MDOC_003", "UNAUTHORIZED", "Authorization:");
 }
 
-async fn missing_signs_and_other_orgs_signs_answer_alike<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn missing_signs_and_other_orgs_signs_answer_alike<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let globex = env.full_token("globex");
     let missing = uuid::Uuid::new_v4().to_string();
@@ -686,7 +692,9 @@ async fn a_hundred_concurrent_previews_all_succeed<S: TestSigns, B: TestBlobs>(e
     assert_eq!(got.body["status"], "PREVIEWED");
 }
 
-async fn identical_retry_succeeds_and_stores_nothing_new<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn identical_retry_succeeds_and_stores_nothing_new<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let signature = Signature::sample(7);
@@ -730,7 +738,9 @@ async fn identical_retry_succeeds_and_stores_nothing_new<S: TestSigns, B: TestBl
     assert_eq!(env.blob_keys().await, before.0);
 }
 
-async fn evidence_chain_detects_tampering_and_deletion<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn evidence_chain_detects_tampering_and_deletion<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let token = env.full_token("acme");
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -763,7 +773,12 @@ async fn evidence_chain_detects_tampering_and_deletion<S: TestSigns, B: TestBlob
     assert!(!env.report("acme", &ids[1]).await.chain.is_valid());
 }
 
-async fn storage_failures_leave_no_stray_blob_and_no_half_updated_sign<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn storage_failures_leave_no_stray_blob_and_no_half_updated_sign<
+    S: TestSigns,
+    B: TestBlobs,
+>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     env.preview("acme", &sign.sign_id, Some(&token))
@@ -855,7 +870,9 @@ async fn stored_blobs_carry_checksums<S: TestSigns, B: TestBlobs>(env: TestEnv<S
     }
 }
 
-async fn cors_preflight_only_for_configured_origins<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn cors_preflight_only_for_configured_origins<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let url = env.url("acme", &uuid::Uuid::new_v4().to_string(), Some("sign"));
     let allowed = env
         .send(
@@ -1058,7 +1075,9 @@ async fn only_exact_paths_are_routes<S: TestSigns, B: TestBlobs>(env: TestEnv<S,
 
 /// Image headers parse as a real decoder's would (the outside review's findings), and a refused
 /// image stores nothing.
-async fn malformed_image_headers_are_refused_and_nothing_is_stored<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn malformed_image_headers_are_refused_and_nothing_is_stored<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     use biosign_shared::testing::{jpeg_header, png_crc, png_header};
     let sign = env.create_sign("acme", false, "P7D").await;
     let id = sign.sign_id.as_str();
@@ -1152,7 +1171,9 @@ fn line_capture(samples: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn refused_captures_store_nothing_and_add_no_evidence<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn refused_captures_store_nothing_and_add_no_evidence<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     let id = sign.sign_id.as_str();
@@ -1240,7 +1261,12 @@ async fn refused_captures_store_nothing_and_add_no_evidence<S: TestSigns, B: Tes
     assert!(env.blob_keys().await.is_empty());
 }
 
-async fn realistic_captures_of_both_formats_are_signed_and_summarised<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn realistic_captures_of_both_formats_are_signed_and_summarised<
+    S: TestSigns,
+    B: TestBlobs,
+>(
+    env: TestEnv<S, B>,
+) {
     let token = env.full_token("acme");
     let sigdata = Signature::sample(11);
     let iso = Signature::iso_sample(12);

@@ -9,7 +9,9 @@ use biosign_shared::evidence::EventType;
 use biosign_shared::testing::{TEST_ESCROW_CERT, TEST_ESCROW_KEY};
 use sha2::{Digest, Sha256};
 
-async fn only_the_envelope_is_stored_and_the_escrow_key_opens_it<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
+async fn only_the_envelope_is_stored_and_the_escrow_key_opens_it<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     env.preview("acme", &sign.sign_id, Some(&token))
@@ -102,10 +104,7 @@ async fn only_the_envelope_is_stored_and_the_escrow_key_opens_it<S: TestSigns, B
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_store_holds_only_the_envelope() {
-    only_the_envelope_is_stored_and_the_escrow_key_opens_it(
-        TestEnv::start(Embedded).await,
-    )
-    .await;
+    only_the_envelope_is_stored_and_the_escrow_key_opens_it(TestEnv::start(Embedded).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,7 +73,10 @@ async fn timestamped_after_the_signature(backend: impl Backend) {
     assert_eq!(env.report(ORG, &sign.sign_id).await.events.len(), 3);
 }
 
-async fn timestamp_pending<S: TestSigns, B: TestBlobs>(env: &TestEnv<S, B>, tsa: &TsaClient) -> Vec<PendingTimestamp> {
+async fn timestamp_pending<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
+    tsa: &TsaClient,
+) -> Vec<PendingTimestamp> {
     commands::timestamp_pending(&env.stores.signs, &env.stores.blobs, tsa, Some(ORG))
         .await
         .expect("timestamp-pending runs")
