@@ -10,6 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::embedded::EmbeddedStore;
 use biosign_shared::store::s3::S3BlobStore;
+use biosign_shared::store::{BlobStore, StoredBlob};
+
+use crate::harness::TestEnv;
 
 /// A sign store, reached around the service.
 pub trait SignBackDoor: Send + Sync {
@@ -39,6 +42,42 @@ pub trait BlobBackDoor: Send + Sync {
     /// Every byte sequence the store holds that [`SignBackDoor::stored_bytes`] does not already
     /// cover, as named chunks.
     fn stored_bytes(&self) -> impl Future<Output = Vec<(String, Vec<u8>)>> + Send;
+}
+
+/// The stores behind a [`TestEnv`]'s server, reached around it.
+impl<S: SignBackDoor, B: BlobStore> TestEnv<S, B> {
+    /// Every blob key in the blob store.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        self.stores.blobs.list("").await.expect("list blobs")
+    }
+
+    pub async fn blob(&self, key: &str) -> StoredBlob {
+        self.stores
+            .blobs
+            .get(key)
+            .await
+            .expect("get blob")
+            .unwrap_or_else(|| panic!("blob {key} is missing"))
+    }
+
+    /// Changes a field of a stored event behind the service's back, as an attacker with write
+    /// access to the store would.
+    pub async fn tamper_event(&self, org: &str, sign_id: &str, seq: u64) {
+        self.stores
+            .signs
+            .inner
+            .set_event_field(org, sign_id, seq, "fingerprint", "forged")
+            .await;
+    }
+
+    /// Removes a stored event behind the service's back.
+    pub async fn delete_event(&self, org: &str, sign_id: &str, seq: u64) {
+        self.stores
+            .signs
+            .inner
+            .delete_event(org, sign_id, seq)
+            .await;
+    }
 }
 
 impl SignBackDoor for EmbeddedStore {
