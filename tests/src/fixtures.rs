@@ -1,5 +1,8 @@
-//! Signs and dev tokens built directly, without running the tool's argument parsing: a pending
-//! sign as the platform would create it, and tokens of the local dev issuer.
+//! Signs and dev tokens built directly, without running the tool's argument parsing (a pending
+//! sign as the platform would create it, and tokens of the local dev issuer), and the API Gateway
+//! HTTP API (payload 2.0) events of `shared/tests/fixtures`.
+
+use std::path::{Path, PathBuf};
 
 use biosign::commands::{self, TokenArgs};
 use biosign::devkey::DevKey;
@@ -81,4 +84,25 @@ pub fn dev_token(
         expires_in: lifetime.into(),
     };
     commands::mint_token(key, &args, &Environment::default()).expect("mint a dev token")
+}
+
+/// The directory of the shared fixtures (`shared/tests/fixtures`).
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .join("shared/tests/fixtures")
+}
+
+/// The API Gateway v2 event fixture `name` (`apigw-v2-get.json`, `apigw-v2-preview.json`,
+/// `apigw-v2-sign.json`) for the sign `sign_id` of `acme`, carrying `token`; the sign event's
+/// body is `body` (ignored by the others).
+pub fn gateway_event(name: &str, sign_id: &str, token: &str, body: &str) -> String {
+    let path = fixtures_dir().join(name);
+    let body = serde_json::to_string(body).expect("a JSON string");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .replace("{{SIGN_ID}}", sign_id)
+        .replace("{{TOKEN}}", token)
+        .replace("\"{{BODY}}\"", &body)
 }

@@ -7,7 +7,7 @@
 //! Events are the API Gateway HTTP API (payload 2.0) fixtures of `shared/tests/fixtures`, with
 //! the sign id and a token filled in.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use biosign::commands::{self, SignReport};
@@ -20,7 +20,7 @@ use biosign_shared::store::{BlobStore, SignAdmin};
 use biosign_shared::testing::{TEST_ESCROW_CERT, escrow_fixture, test_escrow};
 use serde_json::Value;
 
-use crate::fixtures::{FULL_SCOPE, SignBuilder, dev_token};
+use crate::fixtures::{FULL_SCOPE, SignBuilder, dev_token, gateway_event};
 use crate::runtime_api::LocalFunction;
 use crate::{fresh_aws_stores, moto_url};
 
@@ -38,13 +38,6 @@ pub struct FunctionOnMoto {
     /// A token for the sign's organisation, with the read and sign scopes.
     pub token: String,
     _dir: tempfile::TempDir,
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace")
-        .join("shared/tests/fixtures")
 }
 
 impl FunctionOnMoto {
@@ -90,11 +83,8 @@ impl FunctionOnMoto {
 
     /// The fixture `name`, for this sign, carrying `token`.
     pub fn event_with_token(&self, name: &str, token: &str) -> String {
-        let path = fixtures().join(name);
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .replace("{{SIGN_ID}}", &self.sign_id)
-            .replace("{{TOKEN}}", token)
+        // The body placeholder stays, for the sign tests to fill in.
+        gateway_event(name, &self.sign_id, token, "{{BODY}}")
     }
 
     /// The fixture `name`, for this sign, with a valid token.
