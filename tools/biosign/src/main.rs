@@ -126,7 +126,10 @@ async fn run(cli: Cli, env: &Environment) -> anyhow::Result<ExitCode> {
         Command::Init => {
             let key = DevKey::load_or_create(&options.data_dir)?;
             let escrow = escrow::escrow_for_local(&options.data_dir, env)?;
-            StoreJob::Init { key, escrow }
+            StoreJob::Init {
+                key,
+                escrow: Box::new(escrow),
+            }
         }
         Command::Serve { addr, cors_origins } => {
             StoreJob::Serve(Box::new(Serve::prepare(options, env, addr, cors_origins)?))
@@ -161,7 +164,10 @@ async fn run(cli: Cli, env: &Environment) -> anyhow::Result<ExitCode> {
         Command::TimestampPending { org } => {
             let tsa = TsaClient::from_lookup(env.lookup())?
                 .ok_or_else(|| anyhow::anyhow!("TSA_URL is not set: there is no TSA to ask"))?;
-            StoreJob::TimestampPending { tsa, org }
+            StoreJob::TimestampPending {
+                tsa: Box::new(tsa),
+                org,
+            }
         }
         Command::Token(args) => {
             let key = DevKey::load_or_create(&options.data_dir)?;
@@ -217,7 +223,7 @@ async fn run(cli: Cli, env: &Environment) -> anyhow::Result<ExitCode> {
 enum StoreJob {
     Init {
         key: DevKey,
-        escrow: EscrowRecipients,
+        escrow: Box<EscrowRecipients>,
     },
     Serve(Box<Serve>),
     CreateSign(CreateSignArgs),
@@ -236,7 +242,7 @@ enum StoreJob {
         tsa_certs: Option<PathBuf>,
     },
     TimestampPending {
-        tsa: TsaClient,
+        tsa: Box<TsaClient>,
         org: Option<String>,
     },
     SweepOrphans(SweepOptions),
