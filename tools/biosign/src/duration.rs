@@ -1,7 +1,8 @@
 //! ISO 8601 durations as the tool's options take them (`P7D`, `PT15M`, `P1DT12H`, `P2W`), parsed
 //! by jiff's Temporal (ISO 8601) duration parser. Years and months are refused: their length
-//! depends on the calendar; a day is 24 hours. A leading `-` gives a past time, for creating
-//! already-expired signs.
+//! depends on the calendar; a day is 24 hours. Fractions are accepted in the smallest time unit
+//! given (`PT1.5H`) as long as the result is whole seconds. A leading `-` gives a past time, for
+//! creating already-expired signs.
 
 use chrono::Duration;
 use jiff::SpanRelativeTo;
@@ -21,9 +22,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let exact = span
         .to_duration(SpanRelativeTo::days_are_24_hours())
         .map_err(|_| bad())?;
-    let seconds = Duration::try_seconds(exact.as_secs()).ok_or_else(bad)?;
-    let nanos = Duration::nanoseconds(i64::from(exact.subsec_nanos()));
-    Ok(seconds + nanos)
+    // Tokens and records count whole seconds: `PT1.5H` is fine, `PT0.5S` is not.
+    if exact.subsec_nanos() != 0 {
+        return Err(format!("{text:?}: fractions of a second are not supported"));
+    }
+    Duration::try_seconds(exact.as_secs()).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -40,14 +43,14 @@ mod tests {
             Duration::seconds(86_400 + 12 * 3600 + 30 * 60 + 5)
         );
         assert_eq!(parse("-PT1S").unwrap(), Duration::seconds(-1));
-        assert_eq!(parse("PT1.5S").unwrap(), Duration::milliseconds(1500));
+        assert_eq!(parse("PT1.5H").unwrap(), Duration::minutes(90));
     }
 
     #[test]
     fn refuses_everything_else() {
         for bad in [
             "", "P", "PT", "7D", "P1Y", "P1M", "PT1H1H", "PT1M1H", "P1.5D", "P1DT", "P D", "PT15",
-            "1 day", "1h", "P1D ",
+            "1 day", "1h", "P1D ", "PT0.5S", "PT1.5S",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
