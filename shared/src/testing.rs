@@ -1,9 +1,7 @@
-//! Fixtures for tests and benchmarks: small real images of any size the validation accepts, a
-//! small valid capture, a sample sign, and a local Lambda Runtime API to run the function
-//! binaries against.
-
-#[cfg(feature = "testing")]
-pub mod runtime_api;
+//! Fixtures for this crate's own tests (and, through the `testing` feature, the other crates'):
+//! small real images of any size the validation accepts, a small valid capture, the test escrow
+//! and a sample sign. Harnesses (the Lambda Runtime API, the HTTP server, store back doors) live
+//! in the dev-only test-support crate `biosign-e2e` (`tests/`).
 
 /// A real `width`×`height` PNG (1-bit greyscale, all black: IHDR, IDAT, IEND), which any
 /// decoder decodes; the size is what the tests vary. A side of 0, which no encoder writes, gives
@@ -116,61 +114,6 @@ pub fn test_escrow() -> crate::seal::EscrowRecipients {
 /// The certificate of [`test_escrow`], and the key that opens its envelopes.
 pub const TEST_ESCROW_CERT: &str = "rsa2048.crt.pem";
 pub const TEST_ESCROW_KEY: &str = "rsa2048.key.pem";
-
-/// A valid value of each setting the functions read before the escrow certificates (the JWKS
-/// holds one Ed25519 key; the names go nowhere).
-pub const VALID_SETTINGS: [(&str, &str); 5] = [
-    ("TABLE_NAME", "t"),
-    ("BUCKET_NAME", "b"),
-    (
-        "JWT_JWKS",
-        r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
-    ),
-    ("JWT_ISSUER", "i"),
-    ("JWT_AUDIENCE", "a"),
-];
-
-/// Starts a function binary with each required setting missing in turn (and once with a
-/// symmetric JWKS), and asserts that it exits at once with `EX_CONFIG` and a message naming the
-/// culprit. `needs_bucket` for the function that also needs `BUCKET_NAME`.
-pub fn assert_fails_fast_without_settings(binary: &str, needs_bucket: bool) {
-    use std::process::Command;
-    let full = VALID_SETTINGS;
-    let start = |env: &[(&str, &str)]| {
-        Command::new(binary)
-            .env_clear()
-            .envs(env.iter().copied())
-            .output()
-            .expect("run the function binary")
-    };
-    let mut required = vec!["TABLE_NAME", "JWT_JWKS", "JWT_ISSUER", "JWT_AUDIENCE"];
-    if needs_bucket {
-        required.push("BUCKET_NAME");
-    }
-    for missing in required {
-        let env: Vec<_> = full
-            .iter()
-            .copied()
-            .filter(|(name, _)| *name != missing)
-            .collect();
-        let output = start(&env);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(
-            output.status.code(),
-            Some(78),
-            "without {missing}: {stderr}"
-        );
-        assert!(stderr.contains(missing), "without {missing}: {stderr}");
-    }
-    let symmetric = r#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#;
-    let env: Vec<_> = full
-        .iter()
-        .map(|&(k, v)| (k, if k == "JWT_JWKS" { symmetric } else { v }))
-        .collect();
-    let output = start(&env);
-    assert_eq!(output.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("symmetric keys are refused"));
-}
 
 /// A sign for `key` as the platform would create it at `now`: one signer, one document to
 /// preview and sign, valid for seven days. Tests override fields with struct-update syntax.

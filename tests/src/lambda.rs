@@ -1,24 +1,27 @@
 //! For the function binaries' own tests: one binary run as Lambda runs it (its real `main`:
 //! settings from the environment, AWS clients, the runtime loop), with
-//! [`LocalFunction`](biosign_shared::testing::runtime_api::LocalFunction) playing the Lambda
-//! service, against a fresh table and bucket in moto that hold one pending sign.
+//! [`LocalFunction`](crate::runtime_api::LocalFunction) playing the Lambda service, against a
+//! fresh table and bucket in moto that hold one pending sign; and the check that a binary
+//! started without a required setting exits at once naming it.
 //!
 //! Events are the API Gateway HTTP API (payload 2.0) fixtures of `shared/tests/fixtures`, with
 //! the sign id and a token filled in.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use biosign::commands::{self, CreateSignArgs, SignReport, TokenArgs};
+use biosign::commands::{self, SignReport};
 use biosign::devkey::{self, DevKey};
+use biosign::environment::Environment;
 use biosign_shared::handlers;
-use biosign_shared::store::BlobStore;
 use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::s3::S3BlobStore;
-use biosign_shared::testing::runtime_api::LocalFunction;
+use biosign_shared::store::{BlobStore, SignAdmin};
 use biosign_shared::testing::{TEST_ESCROW_CERT, escrow_fixture, test_escrow};
 use serde_json::Value;
 
+use crate::fixtures::{FULL_SCOPE, SignBuilder, dev_token, gateway_event};
+use crate::runtime_api::LocalFunction;
 use crate::{fresh_aws_stores, moto_url};
 
 /// Long enough for a debug build's first request to moto on a busy machine; a hung function
@@ -37,13 +40,6 @@ pub struct FunctionOnMoto {
     _dir: tempfile::TempDir,
 }
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace")
-        .join("shared/tests/fixtures")
-}
-
 impl FunctionOnMoto {
     /// Creates the table, the bucket and a pending sign, then starts `binary` configured for
     /// them, with static credentials and moto as its endpoint (nothing else from this process's
@@ -60,14 +56,9 @@ impl FunctionOnMoto {
         let dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(dir.path()).expect("dev key");
         let (signs, blobs) = fresh_aws_stores(None).await;
-        let args = CreateSignArgs {
-            preview_documents: vec![uuid::Uuid::new_v4().to_string()],
-            ..CreateSignArgs::for_org("acme")
-        };
-        let sign = commands::create_sign(&signs, &args)
-            .await
-            .expect("create a sign");
-        let token = commands::mint_token(&key, &TokenArgs::for_org("acme")).expect("mint a token");
+        let sign = SignBuilder::new("acme").needs_preview().build();
+        signs.create_sign(&sign).await.expect("create a sign");
+        let token = dev_token(&key, "acme", FULL_SCOPE, None, "PT15M");
         let env = [
             ("TABLE_NAME", signs.table().to_owned()),
             ("BUCKET_NAME", blobs.bucket().to_owned()),
@@ -100,11 +91,8 @@ impl FunctionOnMoto {
 
     /// The fixture `name`, for this sign, carrying `token`.
     pub fn event_with_token(&self, name: &str, token: &str) -> String {
-        let path = fixtures().join(name);
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .replace("{{SIGN_ID}}", &self.sign_id)
-            .replace("{{TOKEN}}", token)
+        // The body placeholder stays, for the sign tests to fill in.
+        gateway_event(name, &self.sign_id, token, "{{BODY}}")
     }
 
     /// The fixture `name`, for this sign, with a valid token.
@@ -151,6 +139,7 @@ impl FunctionOnMoto {
             test_escrow(),
             auth,
             None,
+            &Environment::default(),
         );
         let request = lambda_http::request::from_str(&self.event("apigw-v2-preview.json"))
             .expect("a valid API Gateway v2 event");
@@ -169,4 +158,59 @@ impl FunctionOnMoto {
     pub async fn blob_keys(&self) -> Vec<String> {
         self.blobs.list("").await.expect("list the bucket")
     }
+}
+
+/// A valid value of each setting the functions read before the escrow certificates (the JWKS
+/// holds one Ed25519 key; the names go nowhere).
+pub const VALID_SETTINGS: [(&str, &str); 5] = [
+    ("TABLE_NAME", "t"),
+    ("BUCKET_NAME", "b"),
+    (
+        "JWT_JWKS",
+        r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+    ),
+    ("JWT_ISSUER", "i"),
+    ("JWT_AUDIENCE", "a"),
+];
+
+/// Starts a function binary with each required setting missing in turn (and once with a
+/// symmetric JWKS), and asserts that it exits at once with `EX_CONFIG` and a message naming the
+/// culprit. `needs_bucket` for the function that also needs `BUCKET_NAME`.
+pub fn assert_fails_fast_without_settings(binary: &str, needs_bucket: bool) {
+    use std::process::Command;
+    let full = VALID_SETTINGS;
+    let start = |env: &[(&str, &str)]| {
+        Command::new(binary)
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .expect("run the function binary")
+    };
+    let mut required = vec!["TABLE_NAME", "JWT_JWKS", "JWT_ISSUER", "JWT_AUDIENCE"];
+    if needs_bucket {
+        required.push("BUCKET_NAME");
+    }
+    for missing in required {
+        let env: Vec<_> = full
+            .iter()
+            .copied()
+            .filter(|(name, _)| *name != missing)
+            .collect();
+        let output = start(&env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(78),
+            "without {missing}: {stderr}"
+        );
+        assert!(stderr.contains(missing), "without {missing}: {stderr}");
+    }
+    let symmetric = r#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#;
+    let env: Vec<_> = full
+        .iter()
+        .map(|&(k, v)| (k, if k == "JWT_JWKS" { symmetric } else { v }))
+        .collect();
+    let output = start(&env);
+    assert_eq!(output.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("symmetric keys are refused"));
 }

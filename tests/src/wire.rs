@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use biosign::commands;
 use biosign::devkey::DevKey;
+use biosign::environment::Environment;
 use biosign::server::{self, Cors};
+use biosign::stores::Stores;
 use biosign::sweep::{self, SweepOptions, SweepReport};
 use biosign_shared::aws;
 use biosign_shared::store::dynamo::DynamoSignStore;
@@ -17,8 +19,8 @@ use biosign_shared::store::{BlobInventory, BlobVersion};
 use biosign_shared::testing::test_escrow;
 use biosign_shared::timestamp::TsaClient;
 
+use crate::AwsEnv;
 use crate::fault_proxy::FaultProxy;
-use crate::{TestEnv, TestStores};
 
 /// Set by `scripts/test` to a moto of the wire tests' own, so that the rest of the suite's load
 /// does not slow the calls the proxy times; without it, the shared moto is used.
@@ -73,13 +75,13 @@ impl AwsStores {
     }
 }
 
-impl TestEnv {
+impl AwsEnv {
     /// A server whose DynamoDB and S3 clients reach `aws`'s table and bucket through `proxy`.
     pub async fn start_behind_proxy(proxy: &FaultProxy, aws: &AwsStores) -> Self {
         Self::start_behind_proxy_with_tsa(proxy, aws, None).await
     }
 
-    /// As [`TestEnv::start_behind_proxy`], with accepted signatures timestamped by `tsa` (the
+    /// As [`AwsEnv::start_behind_proxy`], with accepted signatures timestamped by `tsa` (the
     /// TSA is reached directly, not through the proxy).
     pub async fn start_behind_proxy_with_tsa(
         proxy: &FaultProxy,
@@ -109,13 +111,20 @@ impl TestEnv {
             origins: vec!["https://app.example".into()],
             allow_loopback: false,
         });
-        let api = commands::api(served_signs, served_blobs, test_escrow(), auth, tsa);
+        let api = commands::api(
+            served_signs,
+            served_blobs,
+            test_escrow(),
+            auth,
+            tsa,
+            &Environment::default(),
+        );
         tokio::spawn(server::run(listener, api, cors, shutdown));
         Self {
             base_url,
             http: reqwest::Client::new(),
             key,
-            stores: TestStores::Aws {
+            stores: Stores {
                 signs: Faulty {
                     inner: aws.signs.clone(),
                     switches: Arc::clone(&switches),

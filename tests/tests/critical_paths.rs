@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use biosign_e2e::{Backend, Signature, TestEnv, TestStores, device_headers};
+use biosign_e2e::{Aws, Embedded, Signature, TestBlobs, TestEnv, TestSigns, device_headers};
 use biosign_shared::evidence::{ChainCheck, RequestEvidence};
 use biosign_shared::ids::SignKey;
 use biosign_shared::model::{SignRecord, StoredStatus};
 use biosign_shared::service;
-use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::{
     BlobStore, CommitError, SignReader, SignUpdate, SignWriter, StoreError,
 };
@@ -22,7 +21,10 @@ use biosign_shared::store::{
 const DEVICE_INSTALLATION: &str = "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11";
 
 /// What the store holds for a sign and its blobs, to prove that a request changed nothing.
-async fn snapshot(env: &TestEnv, sign_id: &str) -> (Vec<String>, String) {
+async fn snapshot<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
+    sign_id: &str,
+) -> (Vec<String>, String) {
     let report = env.report("acme", sign_id).await;
     let stored = serde_json::to_string(&(&report.sign, &report.events)).unwrap();
     (env.blob_keys().await, stored)
@@ -32,7 +34,9 @@ async fn snapshot(env: &TestEnv, sign_id: &str) -> (Vec<String>, String) {
 
 /// After a success, only the very same signature from the same installation is a retry: a
 /// signature that shares the image or the biometric data but not both is another signature.
-async fn a_different_signature_after_success_is_a_conflict(env: TestEnv) {
+async fn a_different_signature_after_success_is_a_conflict<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let accepted = Signature::sample(1);
@@ -188,7 +192,9 @@ where
 
 const RACERS: usize = 8;
 
-async fn identical_racing_signs_all_succeed_and_store_one_signature(env: TestEnv) {
+async fn identical_racing_signs_all_succeed_and_store_one_signature<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let key = sign.key();
     let arrivals = Arc::new(AtomicUsize::new(0));
@@ -206,26 +212,13 @@ async fn identical_racing_signs_all_succeed_and_store_one_signature(env: TestEnv
         }
     }
     let signature = Signature::sample(3);
-    let outcomes = match &env.stores {
-        TestStores::Embedded(store) => {
-            race(
-                Arc::new(gate(store.clone(), &arrivals, &barrier)),
-                Arc::new(store.clone()),
-                &key,
-                &signature,
-            )
-            .await
-        }
-        TestStores::Aws { signs, blobs } => {
-            race(
-                Arc::new(gate(signs.clone(), &arrivals, &barrier)),
-                Arc::new(blobs.clone()),
-                &key,
-                &signature,
-            )
-            .await
-        }
-    };
+    let outcomes = race(
+        Arc::new(gate(env.stores.signs.clone(), &arrivals, &barrier)),
+        Arc::new(env.stores.blobs.clone()),
+        &key,
+        &signature,
+    )
+    .await;
     assert!(
         arrivals.load(Ordering::SeqCst) >= RACERS,
         "every request reached its write having read the unsigned sign"
@@ -281,7 +274,9 @@ async fn identical_racing_signs_all_succeed_and_store_one_signature(env: TestEnv
 
 // ---- Only the Bearer scheme carries a token ----------------------------------------------------
 
-async fn a_valid_token_under_another_scheme_is_refused(env: TestEnv) {
+async fn a_valid_token_under_another_scheme_is_refused<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     for scheme in ["Basic", "Token", "JWT"] {
@@ -338,7 +333,12 @@ fn padded_body(signature: &Signature, size: usize) -> Vec<u8> {
     body
 }
 
-async fn a_body_of_exactly_one_mebibyte_is_accepted_and_one_byte_more_is_not(env: TestEnv) {
+async fn a_body_of_exactly_one_mebibyte_is_accepted_and_one_byte_more_is_not<
+    S: TestSigns,
+    B: TestBlobs,
+>(
+    env: TestEnv<S, B>,
+) {
     const MIB: usize = 1024 * 1024;
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
@@ -386,7 +386,9 @@ async fn a_body_of_exactly_one_mebibyte_is_accepted_and_one_byte_more_is_not(env
 
 /// A JSON error names the field and says what is wrong, without serde's "at line L column C"
 /// (meaningless to a client that serialised an object), whether the body spans one line or many.
-async fn json_errors_name_the_field_without_a_position(env: TestEnv) {
+async fn json_errors_name_the_field_without_a_position<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let image = Signature::sample(1).body()["signature_image"].clone();
@@ -438,40 +440,18 @@ async fn json_errors_name_the_field_without_a_position(env: TestEnv) {
 // ---- Evidence tampering ------------------------------------------------------------------------
 
 /// Sets a field of a stored event behind the service's back.
-async fn set_event_field(env: &TestEnv, sign_id: &str, seq: u64, field: &str, value: &str) {
-    match &env.stores {
-        TestStores::Embedded(store) => {
-            let conn = rusqlite::Connection::open(store.inner.path()).unwrap();
-            conn.execute_batch("DROP TRIGGER IF EXISTS events_are_immutable")
-                .unwrap();
-            let changed = conn
-                .execute(
-                    &format!(
-                        "UPDATE events SET event = json_set(event, '$.{field}', ?1) WHERE org_id = 'acme' AND sign_id = ?2 AND seq = ?3"
-                    ),
-                    rusqlite::params![value, sign_id, seq as i64],
-                )
-                .unwrap();
-            assert_eq!(changed, 1);
-        }
-        TestStores::Aws { signs, .. } => {
-            signs
-                .inner
-                .client()
-                .update_item()
-                .table_name(signs.inner.table())
-                .set_key(Some(DynamoSignStore::event_key("acme", sign_id, seq)))
-                .update_expression("SET #field = :value")
-                .expression_attribute_names("#field", field)
-                .expression_attribute_values(
-                    ":value",
-                    aws_sdk_dynamodb::types::AttributeValue::S(value.into()),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+async fn set_event_field<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
+    sign_id: &str,
+    seq: u64,
+    field: &str,
+    value: &str,
+) {
+    env.stores
+        .signs
+        .inner
+        .set_event_field("acme", sign_id, seq, field, value)
+        .await;
 }
 
 enum Tampering {
@@ -484,7 +464,9 @@ enum Tampering {
 
 /// Each kind of tampering the chain check tells apart, on a sign with three events (two previews
 /// and the signature), and the reason it reports.
-async fn every_kind_of_evidence_tampering_is_told_apart(env: TestEnv) {
+async fn every_kind_of_evidence_tampering_is_told_apart<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let token = env.full_token("acme");
     let cases = [
         (
@@ -540,21 +522,21 @@ async fn every_kind_of_evidence_tampering_is_told_apart(env: TestEnv) {
 
 // ---- Cancel and writes in flight ---------------------------------------------------------------
 
-async fn commit(env: &TestEnv, update: &SignUpdate) -> Result<(), CommitError> {
-    match &env.stores {
-        TestStores::Embedded(store) => store.commit(update).await,
-        TestStores::Aws { signs, .. } => signs.commit(update).await,
-    }
+async fn commit<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
+    update: &SignUpdate,
+) -> Result<(), CommitError> {
+    env.stores.signs.commit(update).await
 }
 
-async fn read(env: &TestEnv, sign: &SignRecord) -> SignRecord {
+async fn read<S: TestSigns, B: TestBlobs>(env: &TestEnv<S, B>, sign: &SignRecord) -> SignRecord {
     let key = biosign_e2e::key_of(sign);
-    match &env.stores {
-        TestStores::Embedded(store) => store.get_sign(&key).await,
-        TestStores::Aws { signs, .. } => signs.get_sign(&key).await,
-    }
-    .unwrap()
-    .expect("the sign exists")
+    env.stores
+        .signs
+        .get_sign(&key)
+        .await
+        .unwrap()
+        .expect("the sign exists")
 }
 
 /// What a request that read `sign` would write to preview it: the next version, `PREVIEWED`.
@@ -571,7 +553,9 @@ fn stale_preview(sign: &SignRecord) -> SignUpdate {
 
 /// A write decided on the sign as it was before a cancel (just before, or one change earlier)
 /// cannot land after it: the cancel moved the version past every version read before it.
-async fn a_write_prepared_before_a_cancel_cannot_land_after_it(env: TestEnv) {
+async fn a_write_prepared_before_a_cancel_cannot_land_after_it<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     let before_preview = read(&env, &sign).await;
@@ -610,7 +594,7 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario(TestEnv::start(Backend::Embedded).await).await;
+                    super::$scenario(TestEnv::start(Embedded).await).await;
                 }
             )*
         }
@@ -619,7 +603,7 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario(TestEnv::start(Backend::Aws { kms_key_id: None }).await).await;
+                    super::$scenario(TestEnv::start(Aws { kms_key_id: None }).await).await;
                 }
             )*
         }

@@ -11,7 +11,7 @@ use biosign::evidence_package::{
     self, BIOMETRIC_DATA, Contents, EVENTS, MANIFEST, Package, TIMESTAMP_TOKEN, checks,
 };
 use biosign_e2e::tsa::LoopbackTsa;
-use biosign_e2e::{Backend, Signature, TestEnv};
+use biosign_e2e::{Aws, Backend, Embedded, Signature, TestEnv};
 use biosign_shared::canonical::{self, sha256_hex};
 use biosign_shared::model::ImageFormat;
 use biosign_shared::time;
@@ -494,7 +494,7 @@ async fn the_python_recomputation_refuses_what_is_not_canonical() {
 }
 
 /// Exports a signed sign from a real store through the store traits; the package verifies.
-async fn export_from_store(backend: Backend) {
+async fn export_from_store(backend: impl Backend) {
     let env = TestEnv::start(backend).await;
     let sign = env.create_sign(ORG, true, "P7D").await;
     let token = env.full_token(ORG);
@@ -506,14 +506,14 @@ async fn export_from_store(backend: Backend) {
         .await
         .assert_no_content();
 
-    let package = match &env.stores {
-        biosign_e2e::TestStores::Embedded(store) => {
-            evidence_package::export_evidence(store, store, ORG, &sign.sign_id, None).await
-        }
-        biosign_e2e::TestStores::Aws { signs, blobs } => {
-            evidence_package::export_evidence(signs, blobs, ORG, &sign.sign_id, None).await
-        }
-    }
+    let package = evidence_package::export_evidence(
+        &env.stores.signs,
+        &env.stores.blobs,
+        ORG,
+        &sign.sign_id,
+        None,
+    )
+    .await
     .expect("export");
     assert_eq!(lines(&package).len(), 2, "PREVIEW and SIGN");
     assert_eq!(package.entries["signature_image.png"], signature.image);
@@ -562,24 +562,19 @@ async fn export_from_store(backend: Backend) {
     assert_eq!(m["sign"]["evidence"]["chain_sha256"], m["chain_sha256"]);
 
     // An unknown sign, and a sign without events, are refused with a message.
-    let missing = match &env.stores {
-        biosign_e2e::TestStores::Embedded(store) => {
-            evidence_package::export_evidence(store, store, ORG, SIGN_ID, None).await
-        }
-        biosign_e2e::TestStores::Aws { signs, blobs } => {
-            evidence_package::export_evidence(signs, blobs, ORG, SIGN_ID, None).await
-        }
-    };
+    let missing =
+        evidence_package::export_evidence(&env.stores.signs, &env.stores.blobs, ORG, SIGN_ID, None)
+            .await;
     assert!(missing.unwrap_err().to_string().contains("no sign"));
     let fresh = env.create_sign(ORG, false, "P7D").await;
-    let empty = match &env.stores {
-        biosign_e2e::TestStores::Embedded(store) => {
-            evidence_package::export_evidence(store, store, ORG, &fresh.sign_id, None).await
-        }
-        biosign_e2e::TestStores::Aws { signs, blobs } => {
-            evidence_package::export_evidence(signs, blobs, ORG, &fresh.sign_id, None).await
-        }
-    };
+    let empty = evidence_package::export_evidence(
+        &env.stores.signs,
+        &env.stores.blobs,
+        ORG,
+        &fresh.sign_id,
+        None,
+    )
+    .await;
     assert!(
         empty
             .unwrap_err()
@@ -590,10 +585,10 @@ async fn export_from_store(backend: Backend) {
 
 #[tokio::test]
 async fn export_from_the_embedded_store() {
-    export_from_store(Backend::Embedded).await;
+    export_from_store(Embedded).await;
 }
 
 #[tokio::test]
 async fn export_from_dynamodb_and_s3() {
-    export_from_store(Backend::Aws { kms_key_id: None }).await;
+    export_from_store(Aws { kms_key_id: None }).await;
 }

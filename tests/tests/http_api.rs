@@ -1,7 +1,7 @@
 //! The API over HTTP against `biosign serve`, on the embedded store and on DynamoDB + S3 (moto):
 //! every scenario below runs once per store.
 
-use biosign_e2e::{Backend, Reply, Signature, TestEnv, device_headers};
+use biosign_e2e::{Aws, Embedded, Reply, Signature, TestBlobs, TestEnv, TestSigns, device_headers};
 use biosign_shared::testing::{TEST_ESCROW_CERT, TEST_ESCROW_KEY};
 use serde_json::{Value, json};
 
@@ -21,7 +21,7 @@ fn headers_with(name: &'static str, value: &str) -> Vec<(&'static str, String)> 
     headers
 }
 
-async fn full_flow_pending_previewed_signed(env: TestEnv) {
+async fn full_flow_pending_previewed_signed<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
 
@@ -183,7 +183,9 @@ async fn full_flow_pending_previewed_signed(env: TestEnv) {
     assert_eq!(sign_event.prev_event_sha256, Some(preview_event.sha256()));
 }
 
-async fn sign_without_preview_documents_needs_no_preview(env: TestEnv) {
+async fn sign_without_preview_documents_needs_no_preview<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     env.sign("acme", &sign.sign_id, &token, &Signature::sample(1))
@@ -195,7 +197,7 @@ async fn sign_without_preview_documents_needs_no_preview(env: TestEnv) {
     );
 }
 
-async fn parameter_errors_name_the_culprit(env: TestEnv) {
+async fn parameter_errors_name_the_culprit<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     let id = sign.sign_id.as_str();
@@ -258,7 +260,9 @@ async fn parameter_errors_name_the_culprit(env: TestEnv) {
     assert_eq!(env.report("acme", id).await.events.len(), 1);
 }
 
-async fn invalid_bodies_are_rejected_with_the_field_named(env: TestEnv) {
+async fn invalid_bodies_are_rejected_with_the_field_named<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let id = sign.sign_id.as_str();
@@ -304,7 +308,7 @@ fn base64_png(width: u32, height: u32) -> String {
         .encode(biosign_shared::testing::png_header(width, height))
 }
 
-async fn token_matrix_is_refused_with_401(env: TestEnv) {
+async fn token_matrix_is_refused_with_401<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let other = env.create_sign("acme", true, "P7D").await;
     let id = sign.sign_id.as_str();
@@ -449,7 +453,7 @@ async fn token_matrix_is_refused_with_401(env: TestEnv) {
     );
 }
 
-async fn checks_run_in_the_contract_order(env: TestEnv) {
+async fn checks_run_in_the_contract_order<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let id = sign.sign_id.as_str();
     let wrong_org = env.token("globex", &format!("{READ} {SIGN}"), None);
@@ -486,7 +490,9 @@ async fn checks_run_in_the_contract_order(env: TestEnv) {
         .assert_error(401, "MDOC_003", "UNAUTHORIZED", "Authorization:");
 }
 
-async fn missing_signs_and_other_orgs_signs_answer_alike(env: TestEnv) {
+async fn missing_signs_and_other_orgs_signs_answer_alike<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let globex = env.full_token("globex");
     let missing = uuid::Uuid::new_v4().to_string();
@@ -527,7 +533,7 @@ async fn missing_signs_and_other_orgs_signs_answer_alike(env: TestEnv) {
     reply.assert_error(404, "MDOC_004", "RESOURCE_NOT_FOUND", "no such route");
 }
 
-async fn state_conflicts_and_gone_signs(env: TestEnv) {
+async fn state_conflicts_and_gone_signs<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let token = env.full_token("acme");
     // Signing before the required preview: 409, nothing stored.
     let sign = env.create_sign("acme", true, "P7D").await;
@@ -593,8 +599,8 @@ async fn state_conflicts_and_gone_signs(env: TestEnv) {
 
 /// A sign that is no longer available: GET shows `status`; preview and sign (with signature
 /// `sample`) are 410, naming `why`.
-async fn assert_gone(
-    env: &TestEnv,
+async fn assert_gone<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
     token: &str,
     sign_id: &str,
     status: &str,
@@ -614,7 +620,7 @@ async fn assert_gone(
         .assert_error(410, "MDOC_005", "RESOURCE_IS_NO_LONGER_AVAILABLE", &details);
 }
 
-async fn twenty_concurrent_signs_exactly_one_wins(env: TestEnv) {
+async fn twenty_concurrent_signs_exactly_one_wins<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let env = std::sync::Arc::new(env);
@@ -656,7 +662,7 @@ async fn twenty_concurrent_signs_exactly_one_wins(env: TestEnv) {
     assert!(report.chain.is_valid());
 }
 
-async fn a_hundred_concurrent_previews_all_succeed(env: TestEnv) {
+async fn a_hundred_concurrent_previews_all_succeed<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     let env = std::sync::Arc::new(env);
@@ -686,7 +692,9 @@ async fn a_hundred_concurrent_previews_all_succeed(env: TestEnv) {
     assert_eq!(got.body["status"], "PREVIEWED");
 }
 
-async fn identical_retry_succeeds_and_stores_nothing_new(env: TestEnv) {
+async fn identical_retry_succeeds_and_stores_nothing_new<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let signature = Signature::sample(7);
@@ -730,7 +738,9 @@ async fn identical_retry_succeeds_and_stores_nothing_new(env: TestEnv) {
     assert_eq!(env.blob_keys().await, before.0);
 }
 
-async fn evidence_chain_detects_tampering_and_deletion(env: TestEnv) {
+async fn evidence_chain_detects_tampering_and_deletion<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let token = env.full_token("acme");
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -763,7 +773,12 @@ async fn evidence_chain_detects_tampering_and_deletion(env: TestEnv) {
     assert!(!env.report("acme", &ids[1]).await.chain.is_valid());
 }
 
-async fn storage_failures_leave_no_stray_blob_and_no_half_updated_sign(env: TestEnv) {
+async fn storage_failures_leave_no_stray_blob_and_no_half_updated_sign<
+    S: TestSigns,
+    B: TestBlobs,
+>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     env.preview("acme", &sign.sign_id, Some(&token))
@@ -823,7 +838,7 @@ async fn storage_failures_leave_no_stray_blob_and_no_half_updated_sign(env: Test
     }
 }
 
-async fn stored_blobs_carry_checksums(env: TestEnv) {
+async fn stored_blobs_carry_checksums<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     use base64::Engine as _;
     use sha2::Digest as _;
     let sign = env.create_sign("acme", false, "P7D").await;
@@ -855,7 +870,9 @@ async fn stored_blobs_carry_checksums(env: TestEnv) {
     }
 }
 
-async fn cors_preflight_only_for_configured_origins(env: TestEnv) {
+async fn cors_preflight_only_for_configured_origins<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let url = env.url("acme", &uuid::Uuid::new_v4().to_string(), Some("sign"));
     let allowed = env
         .send(
@@ -902,7 +919,7 @@ async fn cors_preflight_only_for_configured_origins(env: TestEnv) {
 /// Claims have RFC 7519's types: a non-string `iss` (an array holding the trusted issuer
 /// included) and an `org`, `scope` or `sign_id` claim that is present but null or not a string
 /// make the token invalid. A null `sign_id` must not read as "no claim" and open the whole org.
-async fn claims_of_the_wrong_type_are_refused(env: TestEnv) {
+async fn claims_of_the_wrong_type_are_refused<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let id = sign.sign_id.as_str();
     let now = chrono::Utc::now().timestamp();
@@ -985,7 +1002,7 @@ async fn claims_of_the_wrong_type_are_refused(env: TestEnv) {
 
 /// A route matches only its exact path and method: no prefix before `/v1`, no trailing, extra or
 /// doubled slashes. Everything else is a 404 with the contract's body, and changes nothing.
-async fn only_exact_paths_are_routes(env: TestEnv) {
+async fn only_exact_paths_are_routes<S: TestSigns, B: TestBlobs>(env: TestEnv<S, B>) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let id = sign.sign_id.as_str();
     let token = env.full_token("acme");
@@ -1058,7 +1075,9 @@ async fn only_exact_paths_are_routes(env: TestEnv) {
 
 /// Image headers parse as a real decoder's would (the outside review's findings), and a refused
 /// image stores nothing.
-async fn malformed_image_headers_are_refused_and_nothing_is_stored(env: TestEnv) {
+async fn malformed_image_headers_are_refused_and_nothing_is_stored<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     use biosign_shared::testing::{jpeg_header, png_crc, png_header};
     let sign = env.create_sign("acme", false, "P7D").await;
     let id = sign.sign_id.as_str();
@@ -1152,7 +1171,9 @@ fn line_capture(samples: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn refused_captures_store_nothing_and_add_no_evidence(env: TestEnv) {
+async fn refused_captures_store_nothing_and_add_no_evidence<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     let id = sign.sign_id.as_str();
@@ -1240,7 +1261,12 @@ async fn refused_captures_store_nothing_and_add_no_evidence(env: TestEnv) {
     assert!(env.blob_keys().await.is_empty());
 }
 
-async fn realistic_captures_of_both_formats_are_signed_and_summarised(env: TestEnv) {
+async fn realistic_captures_of_both_formats_are_signed_and_summarised<
+    S: TestSigns,
+    B: TestBlobs,
+>(
+    env: TestEnv<S, B>,
+) {
     let token = env.full_token("acme");
     let sigdata = Signature::sample(11);
     let iso = Signature::iso_sample(12);
@@ -1289,7 +1315,7 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario(TestEnv::start(Backend::Embedded).await).await;
+                    super::$scenario(TestEnv::start(Embedded).await).await;
                 }
             )*
         }
@@ -1298,7 +1324,7 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario(TestEnv::start(Backend::Aws { kms_key_id: None }).await).await;
+                    super::$scenario(TestEnv::start(Aws { kms_key_id: None }).await).await;
                 }
             )*
         }
@@ -1335,7 +1361,7 @@ async fn s3_objects_are_encrypted_with_aes256_or_the_configured_kms_key() {
         (None, "AES256"),
         (Some("alias/biosign-test".to_owned()), "aws:kms"),
     ] {
-        let env = TestEnv::start(Backend::Aws { kms_key_id: kms }).await;
+        let env = TestEnv::start(Aws { kms_key_id: kms }).await;
         let sign = env.create_sign("acme", false, "P7D").await;
         let token = env.full_token("acme");
         env.sign("acme", &sign.sign_id, &token, &Signature::sample(1))

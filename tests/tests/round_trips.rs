@@ -29,7 +29,7 @@ use base64::Engine as _;
 use biosign_e2e::fault_proxy::{Exchange, FaultProxy};
 use biosign_e2e::tsa::LoopbackTsa;
 use biosign_e2e::wire::{AwsStores, wire_moto_url};
-use biosign_e2e::{Reply, Signature, TestEnv, tsa_client};
+use biosign_e2e::{AwsEnv, Reply, Signature, tsa_client};
 use biosign_shared::model::SignRecord;
 use serde_json::{Value, json};
 
@@ -59,7 +59,7 @@ enum Kind {
 /// The service behind a proxy, optionally with a loopback TSA.
 struct Wire {
     proxy: FaultProxy,
-    env: TestEnv,
+    env: AwsEnv,
     aws: AwsStores,
     _tsa: Option<LoopbackTsa>,
     org: String,
@@ -83,7 +83,7 @@ impl Wire {
             None
         };
         let client = tsa.as_ref().map(|tsa| tsa_client(&tsa.url, &tsa.ca_pem()));
-        let env = TestEnv::start_behind_proxy_with_tsa(&proxy, &aws, client).await;
+        let env = AwsEnv::start_behind_proxy_with_tsa(&proxy, &aws, client).await;
         let wire = Self {
             proxy,
             env,

@@ -4,12 +4,14 @@
 //! stored byte anywhere holds the plaintext.
 
 use biosign_e2e::sealing::{self, openssl_fingerprint, openssl_open};
-use biosign_e2e::{Backend, Signature, TestEnv};
+use biosign_e2e::{Aws, Embedded, Signature, TestBlobs, TestEnv, TestSigns};
 use biosign_shared::evidence::EventType;
 use biosign_shared::testing::{TEST_ESCROW_CERT, TEST_ESCROW_KEY};
 use sha2::{Digest, Sha256};
 
-async fn only_the_envelope_is_stored_and_the_escrow_key_opens_it(env: TestEnv) {
+async fn only_the_envelope_is_stored_and_the_escrow_key_opens_it<S: TestSigns, B: TestBlobs>(
+    env: TestEnv<S, B>,
+) {
     let sign = env.create_sign("acme", true, "P7D").await;
     let token = env.full_token("acme");
     env.preview("acme", &sign.sign_id, Some(&token))
@@ -102,15 +104,12 @@ async fn only_the_envelope_is_stored_and_the_escrow_key_opens_it(env: TestEnv) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_store_holds_only_the_envelope() {
-    only_the_envelope_is_stored_and_the_escrow_key_opens_it(
-        TestEnv::start(Backend::Embedded).await,
-    )
-    .await;
+    only_the_envelope_is_stored_and_the_escrow_key_opens_it(TestEnv::start(Embedded).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_and_s3_hold_only_the_envelope() {
-    let env = TestEnv::start(Backend::Aws { kms_key_id: None }).await;
+    let env = TestEnv::start(Aws { kms_key_id: None }).await;
     only_the_envelope_is_stored_and_the_escrow_key_opens_it(env).await;
 }
 

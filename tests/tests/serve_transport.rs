@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use biosign::server::{HYPER_MAX_HEADER_BYTES, HYPER_MAX_HEADERS, ServerLimits};
-use biosign_e2e::{Backend, TestEnv};
+use biosign_e2e::{Embedded, EmbeddedEnv};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,11 +25,11 @@ fn limits() -> ServerLimits {
     }
 }
 
-async fn env() -> TestEnv {
-    TestEnv::start_with_limits(Backend::Embedded, limits()).await
+async fn env() -> EmbeddedEnv {
+    EmbeddedEnv::start_with_limits(Embedded, limits()).await
 }
 
-async fn connect(env: &TestEnv) -> TcpStream {
+async fn connect(env: &EmbeddedEnv) -> TcpStream {
     TcpStream::connect(env.base_url.trim_start_matches("http://"))
         .await
         .expect("connect")
@@ -136,13 +136,13 @@ async fn closed_by_server(stream: &mut TcpStream) -> bool {
     )
 }
 
-async fn exchange(env: &TestEnv, request: &[u8]) -> Option<Answer> {
+async fn exchange(env: &EmbeddedEnv, request: &[u8]) -> Option<Answer> {
     let mut stream = connect(env).await;
     stream.write_all(request).await.expect("send");
     read_answer(&mut stream).await
 }
 
-fn get(env: &TestEnv, extra_headers: &str) -> Vec<u8> {
+fn get(env: &EmbeddedEnv, extra_headers: &str) -> Vec<u8> {
     let path = format!("/v1/orgs/acme/biometric_signs/{}", uuid::Uuid::new_v4());
     let token = env.full_token("acme");
     format!(
@@ -294,8 +294,8 @@ async fn headers_that_never_complete_get_the_connection_closed() {
 
 #[tokio::test]
 async fn open_connections_are_capped() {
-    let env = TestEnv::start_with_limits(
-        Backend::Embedded,
+    let env = EmbeddedEnv::start_with_limits(
+        Embedded,
         ServerLimits {
             max_connections: 2,
             header_timeout: Duration::from_secs(60),

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use biosign::sweep::{SweepOptions, sweep_orphans};
-use biosign_e2e::{Backend, Signature, TestEnv, TestStores};
+use biosign_e2e::{Aws, Embedded, Signature, TestBlobs, TestEnv, TestSigns};
 use biosign_shared::store::{BlobInventory, BlobStore, SignReader, WrittenBlob};
 use biosign_shared::time::Timestamp;
 use bytes::Bytes;
@@ -49,7 +49,7 @@ async fn sweep<S: SignReader, B: BlobInventory>(
 }
 
 async fn only_old_unreferenced_blobs_of_existing_signs_are_removed<S, B>(
-    env: &TestEnv,
+    env: &TestEnv<impl TestSigns, impl TestBlobs>,
     signs: &S,
     blobs: &B,
     versioned: bool,
@@ -174,14 +174,11 @@ async fn only_old_unreferenced_blobs_of_existing_signs_are_removed<S, B>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeping_the_embedded_store() {
-    let env = TestEnv::start(Backend::Embedded).await;
-    let TestStores::Embedded(store) = &env.stores else {
-        unreachable!()
-    };
+    let env = TestEnv::start(Embedded).await;
     only_old_unreferenced_blobs_of_existing_signs_are_removed(
         &env,
-        &store.inner,
-        &store.inner,
+        &env.stores.signs.inner,
+        &env.stores.blobs.inner,
         false,
     )
     .await;
@@ -189,14 +186,11 @@ async fn sweeping_the_embedded_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeping_dynamodb_and_s3() {
-    let env = TestEnv::start(Backend::Aws { kms_key_id: None }).await;
-    let TestStores::Aws { signs, blobs } = &env.stores else {
-        unreachable!()
-    };
+    let env = TestEnv::start(Aws { kms_key_id: None }).await;
     only_old_unreferenced_blobs_of_existing_signs_are_removed(
         &env,
-        &signs.inner,
-        &blobs.inner,
+        &env.stores.signs.inner,
+        &env.stores.blobs.inner,
         true,
     )
     .await;
@@ -217,10 +211,8 @@ async fn a_sign_that_cannot_be_read_keeps_its_blobs() {
             ))
         }
     }
-    let env = TestEnv::start(Backend::Embedded).await;
-    let TestStores::Embedded(store) = &env.stores else {
-        unreachable!()
-    };
+    let env = TestEnv::start(Embedded).await;
+    let store = &env.stores.blobs;
     let sign = env.create_sign("acme", false, "P7D").await;
     let stray = attempt_key(&sign.sign_id, "biometric_data.bin");
     put(&store.inner, &stray).await;

@@ -4,13 +4,13 @@
 
 use biosign::commands::{self, PendingTimestamp};
 use biosign_e2e::tsa::{LoopbackTsa, TsaMode, unused_loopback_url};
-use biosign_e2e::{Backend, Signature, TestEnv, TestStores};
+use biosign_e2e::{Aws, Backend, Embedded, Signature, TestBlobs, TestEnv, TestSigns};
 use biosign_shared::evidence::EventType;
 use biosign_shared::timestamp::{TrustedCerts, TsaClient, timestamp_token_key};
 
 const ORG: &str = "acme";
 
-async fn timestamped_after_the_signature(backend: Backend) {
+async fn timestamped_after_the_signature(backend: impl Backend) {
     let tsa = LoopbackTsa::start().await;
     let env = TestEnv::start_with_tsa(backend, &tsa.url, &tsa.ca_pem()).await;
     let sign = env.create_sign(ORG, true, "P7D").await;
@@ -73,16 +73,13 @@ async fn timestamped_after_the_signature(backend: Backend) {
     assert_eq!(env.report(ORG, &sign.sign_id).await.events.len(), 3);
 }
 
-async fn timestamp_pending(env: &TestEnv, tsa: &TsaClient) -> Vec<PendingTimestamp> {
-    match &env.stores {
-        TestStores::Embedded(store) => {
-            commands::timestamp_pending(store, store, tsa, Some(ORG)).await
-        }
-        TestStores::Aws { signs, blobs } => {
-            commands::timestamp_pending(signs, blobs, tsa, Some(ORG)).await
-        }
-    }
-    .expect("timestamp-pending runs")
+async fn timestamp_pending<S: TestSigns, B: TestBlobs>(
+    env: &TestEnv<S, B>,
+    tsa: &TsaClient,
+) -> Vec<PendingTimestamp> {
+    commands::timestamp_pending(&env.stores.signs, &env.stores.blobs, tsa, Some(ORG))
+        .await
+        .expect("timestamp-pending runs")
 }
 
 fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
@@ -90,7 +87,7 @@ fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-async fn a_failing_tsa_costs_no_204(backend: Backend) {
+async fn a_failing_tsa_costs_no_204(backend: impl Backend) {
     let tsa = LoopbackTsa::start().await;
     let modes = [
         TsaMode::Down,
@@ -165,20 +162,20 @@ async fn a_failing_tsa_costs_no_204(backend: Backend) {
 
 #[tokio::test]
 async fn timestamped_on_the_embedded_store() {
-    timestamped_after_the_signature(Backend::Embedded).await;
+    timestamped_after_the_signature(Embedded).await;
 }
 
 #[tokio::test]
 async fn timestamped_on_dynamodb_and_s3() {
-    timestamped_after_the_signature(Backend::Aws { kms_key_id: None }).await;
+    timestamped_after_the_signature(Aws { kms_key_id: None }).await;
 }
 
 #[tokio::test]
 async fn a_failing_tsa_on_the_embedded_store() {
-    a_failing_tsa_costs_no_204(Backend::Embedded).await;
+    a_failing_tsa_costs_no_204(Embedded).await;
 }
 
 #[tokio::test]
 async fn a_failing_tsa_on_dynamodb_and_s3() {
-    a_failing_tsa_costs_no_204(Backend::Aws { kms_key_id: None }).await;
+    a_failing_tsa_costs_no_204(Aws { kms_key_id: None }).await;
 }

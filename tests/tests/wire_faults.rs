@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use biosign_e2e::fault_proxy::{Answer, Exchange, Fault, FaultProxy, Rule};
 use biosign_e2e::wire::{AwsStores, wire_moto_url};
-use biosign_e2e::{Reply, Signature, TestEnv};
+use biosign_e2e::{AwsEnv, Reply, Signature};
 use biosign_shared::aws;
 use biosign_shared::evidence::EventType;
 use biosign_shared::model::{BlobKeys, StoredStatus};
@@ -175,7 +175,7 @@ fn clean_error(reply: &Reply) -> Result<(), String> {
 }
 
 async fn request(
-    env: &TestEnv,
+    env: &AwsEnv,
     function: Function,
     org: &str,
     id: &str,
@@ -192,7 +192,7 @@ async fn request(
 /// The stored blob at `key` is the one the client sent: the image byte for byte; the biometric
 /// data byte for byte, or (sealed) an envelope whose digest the sign event records.
 async fn blob_is_evidence(
-    env: &TestEnv,
+    env: &AwsEnv,
     aws: &AwsStores,
     key: &str,
     sent: &[u8],
@@ -206,10 +206,7 @@ async fn blob_is_evidence(
             exact.len()
         )
     })?;
-    let blobs = match &env.stores {
-        biosign_e2e::TestStores::Aws { blobs, .. } => &blobs.inner,
-        biosign_e2e::TestStores::Embedded(_) => return Err("not on AWS".into()),
-    };
+    let blobs = &env.stores.blobs.inner;
     let stored = blobs
         .get(key)
         .await
@@ -231,7 +228,7 @@ async fn run_scenario(aws: AwsStores, index: usize, scenario: Scenario) -> Outco
     let function = scenario.function;
     let proxy = FaultProxy::start(&wire_moto_url()).await;
     proxy.set_rules(scenario.rules());
-    let env = TestEnv::start_behind_proxy(&proxy, &aws).await;
+    let env = AwsEnv::start_behind_proxy(&proxy, &aws).await;
     let org = format!("wire{index}");
     let prefix = format!("{}{org}/", BlobKeys::PREFIX);
     let created = env
@@ -651,7 +648,7 @@ async fn a_commit_whose_answer_is_lost_keeps_the_signatures_evidence() {
     let aws = AwsStores::fresh().await;
     let proxy = FaultProxy::start(&wire_moto_url()).await;
     proxy.set_rules(vec![Rule::nth(TWI, 1, Fault::LoseAnswer500)]);
-    let env = TestEnv::start_behind_proxy(&proxy, &aws).await;
+    let env = AwsEnv::start_behind_proxy(&proxy, &aws).await;
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let signature = Signature::sample(14);
@@ -702,7 +699,7 @@ async fn a_commit_carried_out_after_the_service_gave_up_keeps_the_signatures_evi
     let aws = AwsStores::fresh().await;
     let proxy = FaultProxy::start(&wire_moto_url()).await;
     proxy.set_rules(vec![Rule::every(TWI, Fault::DeliverLate)]);
-    let env = TestEnv::start_behind_proxy(&proxy, &aws).await;
+    let env = AwsEnv::start_behind_proxy(&proxy, &aws).await;
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let signature = Signature::sample(15);
@@ -745,7 +742,7 @@ async fn a_hung_store_ends_in_a_clean_500_before_the_function_timeout() {
     let aws = AwsStores::fresh().await;
     // Held for longer than a whole call may take: every attempt runs out.
     let proxy = FaultProxy::start_with_hold(&wire_moto_url(), aws::S3_LIMITS.operation * 2).await;
-    let env = TestEnv::start_behind_proxy(&proxy, &aws).await;
+    let env = AwsEnv::start_behind_proxy(&proxy, &aws).await;
     let sign = env.create_sign("acme", false, "P7D").await;
     let token = env.full_token("acme");
     let signature = Signature::sample(3);

@@ -8,7 +8,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_get-sign");
 
 #[test]
 fn exits_at_once_naming_a_missing_or_invalid_setting() {
-    biosign_shared::testing::assert_fails_fast_without_settings(BINARY, false);
+    biosign_e2e::lambda::assert_fails_fast_without_settings(BINARY, false);
 }
 
 #[tokio::test]

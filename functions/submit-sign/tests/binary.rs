@@ -10,12 +10,13 @@ use std::process::Command;
 
 use biosign_e2e::Signature;
 use biosign_e2e::lambda::FunctionOnMoto;
+use biosign_e2e::lambda::VALID_SETTINGS;
 use biosign_e2e::sealing::{openssl_fingerprint, openssl_open};
 use biosign_e2e::tsa::{LoopbackTsa, TsaMode};
 use biosign_shared::evidence::EventType;
 use biosign_shared::model::StoredStatus;
 use biosign_shared::store::BlobStore;
-use biosign_shared::testing::{TEST_ESCROW_CERT, TEST_ESCROW_KEY, VALID_SETTINGS, escrow_fixture};
+use biosign_shared::testing::{TEST_ESCROW_CERT, TEST_ESCROW_KEY, escrow_fixture};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -23,7 +24,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_submit-sign");
 
 #[test]
 fn exits_at_once_naming_a_missing_or_invalid_setting() {
-    biosign_shared::testing::assert_fails_fast_without_settings(BINARY, true);
+    biosign_e2e::lambda::assert_fails_fast_without_settings(BINARY, true);
 }
 
 /// Every other setting valid, `ESCROW_CERTS` as given: the exit code and what went to stderr.

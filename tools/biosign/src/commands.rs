@@ -11,18 +11,15 @@ use biosign_shared::handlers::Api;
 use biosign_shared::ids::{OrgId, SignId, SignKey};
 use biosign_shared::model::{Document, NewSign, SignRecord, Signer, StoredStatus};
 use biosign_shared::seal::EscrowRecipients;
-use biosign_shared::store::dynamo::DynamoSignStore;
-use biosign_shared::store::embedded::EmbeddedStore;
-use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::store::{BlobStore, CommitError, SealingBlobStore, SignAdmin};
 use biosign_shared::timestamp::TsaClient;
-use biosign_shared::{ApiError, aws, service, time};
+use biosign_shared::{ApiError, service, time};
 use chrono::Duration;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::devkey::{self, DevKey};
-use crate::escrow;
+use crate::environment::Environment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
@@ -47,88 +44,6 @@ pub struct StoreOptions {
     /// Which store to use.
     #[arg(long, global = true, value_enum, default_value_t = StoreKind::Embedded, env = "BIOSIGN_STORE")]
     pub store: StoreKind,
-}
-
-/// The configured store, opened.
-pub enum Stores {
-    Embedded(EmbeddedStore),
-    Aws {
-        signs: DynamoSignStore,
-        blobs: S3BlobStore,
-    },
-}
-
-impl Stores {
-    pub async fn open(options: &StoreOptions) -> anyhow::Result<Self> {
-        match options.store {
-            StoreKind::Embedded => Ok(Self::Embedded(EmbeddedStore::open(&options.data_dir)?)),
-            StoreKind::Aws => {
-                let env = |name: &str| std::env::var(name).ok();
-                let table = config::required(&env, config::TABLE_NAME)?;
-                let bucket = config::BucketConfig::from_lookup(env)?;
-                let sdk = aws::load_config().await;
-                Ok(Self::Aws {
-                    signs: DynamoSignStore::new(aws::dynamodb(&sdk), table),
-                    blobs: S3BlobStore::new(aws::s3(&sdk), bucket.bucket_name, bucket.kms_key_id),
-                })
-            }
-        }
-    }
-}
-
-/// Runs `$body` with `$signs` and `$blobs` bound to the concrete stores, whichever they are.
-#[macro_export]
-macro_rules! with_stores {
-    ($stores:expr, |$signs:ident, $blobs:ident| $body:expr) => {
-        match $stores {
-            $crate::commands::Stores::Embedded(store) => {
-                let ($signs, $blobs) = (store.clone(), store);
-                $body
-            }
-            $crate::commands::Stores::Aws { signs, blobs } => {
-                let ($signs, $blobs) = (signs, blobs);
-                $body
-            }
-        }
-    };
-}
-
-/// `biosign init`: prepares the store (and the dev key, and the development escrow key pair
-/// unless `ESCROW_CERTS` names the escrow certificates).
-pub async fn init(options: &StoreOptions) -> anyhow::Result<String> {
-    let key = DevKey::load_or_create(&options.data_dir)?;
-    let escrow = escrow::escrow_for_local(&options.data_dir)?;
-    let sealing = format!(
-        "biometric data is sealed for {} ({} certificate(s))",
-        escrow.path().display(),
-        escrow.fingerprints().len()
-    );
-    let store = init_store(options, &key).await?;
-    Ok(format!("{store}; {sealing}"))
-}
-
-async fn init_store(options: &StoreOptions, key: &DevKey) -> anyhow::Result<String> {
-    match Stores::open(options).await? {
-        Stores::Embedded(store) => Ok(format!(
-            "embedded store ready at {}; dev key {} at {}",
-            store.path().display(),
-            key.kid(),
-            DevKey::path(&options.data_dir).display()
-        )),
-        Stores::Aws { signs, blobs } => {
-            signs.create_table().await.context("creating the table")?;
-            let region = aws::load_config().await.region().map(|r| r.to_string());
-            blobs
-                .create_bucket(region.as_deref())
-                .await
-                .context("creating the bucket")?;
-            Ok(format!(
-                "table {} and bucket {} created",
-                signs.table(),
-                blobs.bucket()
-            ))
-        }
-    }
 }
 
 /// The options of `biosign create-sign`.
@@ -308,10 +223,10 @@ pub struct TokenArgs {
 }
 
 /// A token signed with the local dev key, and only with it.
-pub fn mint_token(key: &DevKey, args: &TokenArgs) -> anyhow::Result<String> {
+pub fn mint_token(key: &DevKey, args: &TokenArgs, env: &Environment) -> anyhow::Result<String> {
     // Refuse when the environment points at a real identity setup: a dev token means nothing
     // there, and minting one must never look like it could.
-    let env = |name: &str| std::env::var(name).ok();
+    let env = env.lookup();
     if let Some(jwks) = config::optional(&env, config::JWT_JWKS) {
         if !jwks.contains(key.kid()) {
             bail!(
@@ -356,8 +271,11 @@ pub fn mint_token(key: &DevKey, args: &TokenArgs) -> anyhow::Result<String> {
 
 /// The authenticator `serve` uses: the configured JWKS (inline or at a URL), or else the local
 /// dev key.
-pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'static str)> {
-    let env = |name: &str| std::env::var(name).ok();
+pub fn serve_authenticator(
+    key: &DevKey,
+    env: &Environment,
+) -> anyhow::Result<(Authenticator, &'static str)> {
+    let env = env.lookup();
     if config::optional(&env, config::JWT_JWKS).is_some() {
         return Ok((config::authenticator(&env)?, "the JWKS in JWT_JWKS"));
     }
@@ -369,15 +287,16 @@ pub fn serve_authenticator(key: &DevKey) -> anyhow::Result<(Authenticator, &'sta
 }
 
 /// Builds the API of `serve` for the given stores; signatures' biometric data is sealed for
-/// `escrow` (see [`escrow::escrow_for_local`]) and, with a TSA, timestamped.
+/// `escrow` (see [`crate::escrow::escrow_for_local`]) and, with a TSA, timestamped; error
+/// references point at `env`'s ERROR_DOCS_URL.
 pub fn api<S, B: BlobStore>(
     signs: S,
     blobs: B,
     escrow: EscrowRecipients,
     auth: Authenticator,
     tsa: Option<TsaClient>,
+    env: &Environment,
 ) -> Arc<Api<S, SealingBlobStore<B>>> {
-    let env = |name: &str| std::env::var(name).ok();
     Arc::new(Api {
         signs,
         blobs: SealingBlobStore {
@@ -385,7 +304,7 @@ pub fn api<S, B: BlobStore>(
             escrow,
         },
         auth,
-        docs: config::error_docs(&env),
+        docs: config::error_docs(&env.lookup()),
         tsa,
     })
 }

@@ -1,61 +1,32 @@
-//! ISO 8601 durations as the tool's options take them (`P7D`, `PT15M`, `P1DT12H`, `P2W`).
-//! Years and months are refused: their length depends on the calendar. A leading `-` (an
-//! extension) gives a past time, for creating already-expired signs.
+//! ISO 8601 durations as the tool's options take them (`P7D`, `PT15M`, `P1DT12H`, `P2W`), parsed
+//! by jiff's Temporal (ISO 8601) duration parser. Years and months are refused: their length
+//! depends on the calendar; a day is 24 hours. Fractions are accepted in the smallest time unit
+//! given (`PT1.5H`) as long as the result is whole seconds. A leading `-` gives a past time, for
+//! creating already-expired signs.
 
 use chrono::Duration;
+use jiff::SpanRelativeTo;
+use jiff::fmt::temporal::SpanParser;
+
+/// Only the ISO 8601 form: `Span`'s `FromStr` would also take jiff's "friendly" form (`1 day`).
+static PARSER: SpanParser = SpanParser::new();
 
 pub fn parse(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not an ISO 8601 duration such as P7D, PT15M or P1DT12H");
-    let (negative, rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let rest = rest.strip_prefix('P').ok_or_else(bad)?;
-    let (date, time) = match rest.split_once('T') {
-        Some((date, time)) if !time.is_empty() => (date, Some(time)),
-        Some(_) => return Err(bad()),
-        None => (rest, None),
-    };
-    let mut total = Duration::zero();
-    let mut any = false;
-    const DATE_UNITS: &[(char, i64)] = &[('W', 604_800), ('D', 86_400)];
-    const TIME_UNITS: &[(char, i64)] = &[('H', 3_600), ('M', 60), ('S', 1)];
-    for (is_date, part, units) in [
-        (true, date, DATE_UNITS),
-        (false, time.unwrap_or(""), TIME_UNITS),
-    ] {
-        let mut number = String::new();
-        let mut allowed = units.iter();
-        for c in part.chars() {
-            if c.is_ascii_digit() {
-                number.push(c);
-                continue;
-            }
-            if is_date && (c == 'Y' || c == 'M') {
-                return Err(format!(
-                    "{text:?}: years and months are not supported; use days"
-                ));
-            }
-            // Units must appear in order, each at most once.
-            let seconds = allowed
-                .by_ref()
-                .find(|(unit, _)| *unit == c)
-                .map(|(_, s)| *s)
-                .ok_or_else(bad)?;
-            let n: i64 = number.parse().map_err(|_| bad())?;
-            total +=
-                Duration::try_seconds(n.checked_mul(seconds).ok_or_else(bad)?).ok_or_else(bad)?;
-            number.clear();
-            any = true;
-        }
-        if !number.is_empty() {
-            return Err(bad());
-        }
+    let span = PARSER.parse_span(text).map_err(|_| bad())?;
+    if span.get_years() != 0 || span.get_months() != 0 {
+        return Err(format!(
+            "{text:?}: years and months are not supported; use days"
+        ));
     }
-    if !any {
-        return Err(bad());
+    let exact = span
+        .to_duration(SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| bad())?;
+    // Tokens and records count whole seconds: `PT1.5H` is fine, `PT0.5S` is not.
+    if exact.subsec_nanos() != 0 {
+        return Err(format!("{text:?}: fractions of a second are not supported"));
     }
-    Ok(if negative { -total } else { total })
+    Duration::try_seconds(exact.as_secs()).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -72,14 +43,28 @@ mod tests {
             Duration::seconds(86_400 + 12 * 3600 + 30 * 60 + 5)
         );
         assert_eq!(parse("-PT1S").unwrap(), Duration::seconds(-1));
+        assert_eq!(parse("PT1.5H").unwrap(), Duration::minutes(90));
     }
 
     #[test]
     fn refuses_everything_else() {
         for bad in [
             "", "P", "PT", "7D", "P1Y", "P1M", "PT1H1H", "PT1M1H", "P1.5D", "P1DT", "P D", "PT15",
+            "1 day", "1h", "P1D ", "PT0.5S", "PT1.5S",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn says_why() {
+        assert_eq!(
+            parse("P1Y").unwrap_err(),
+            r#""P1Y": years and months are not supported; use days"#
+        );
+        assert_eq!(
+            parse("an hour").unwrap_err(),
+            r#""an hour" is not an ISO 8601 duration such as P7D, PT15M or P1DT12H"#
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! (README, "Opening sealed biometric data"). A real deployment's escrow key never comes near
 //! this tool or the service: only its certificate does.
 
+use crate::environment::Environment;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -47,8 +48,8 @@ pub fn cert_path(data_dir: &Path) -> PathBuf {
 
 /// The recipients local runs seal to: the certificates in `ESCROW_CERTS` if it is set, else the
 /// development certificate in `data_dir` (created on first use, like the dev signing key).
-pub fn escrow_for_local(data_dir: &Path) -> anyhow::Result<EscrowRecipients> {
-    let env = |name: &str| std::env::var(name).ok();
+pub fn escrow_for_local(data_dir: &Path, env: &Environment) -> anyhow::Result<EscrowRecipients> {
+    let env = env.lookup();
     if config::optional(&env, config::ESCROW_CERTS).is_some() {
         return Ok(config::escrow_recipients(&env, time::now())?);
     }

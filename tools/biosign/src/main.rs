@@ -8,13 +8,17 @@ use std::sync::Arc;
 
 use biosign::capture_cmd::{self, ConvertArgs, SampleArgs};
 use biosign::capture_page;
-use biosign::commands::{self, CreateSignArgs, StoreOptions, Stores, TokenArgs};
+use biosign::commands::{self, CreateSignArgs, StoreKind, StoreOptions, TokenArgs};
 use biosign::devkey::DevKey;
+use biosign::environment::Environment;
 use biosign::escrow;
 use biosign::evidence_package::{self, Package};
 use biosign::server::{self, Cors};
-use biosign::sweep::{self, SweepArgs};
-use biosign::with_stores;
+use biosign::stores::{Provision, Stores};
+use biosign::sweep::{self, SweepArgs, SweepOptions};
+use biosign_shared::auth::Authenticator;
+use biosign_shared::seal::EscrowRecipients;
+use biosign_shared::store::{BlobInventory, BlobStore, SignAdmin};
 use biosign_shared::timestamp::{self, TrustedCerts, TsaClient};
 use clap::{Parser, Subcommand};
 
@@ -114,55 +118,33 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, env: &Environment) -> anyhow::Result<ExitCode> {
     let options = &cli.store;
-    match cli.command {
-        Command::Init => println!("{}", commands::init(options).await?),
-        Command::Serve { addr, cors_origins } => serve(options, addr, cors_origins).await?,
-        Command::CreateSign(args) => {
-            let stores = Stores::open(options).await?;
-            let sign = with_stores!(stores, |signs, _blobs| commands::create_sign(&signs, &args)
-                .await?);
-            print_json(&sign)?;
-        }
-        Command::CancelSign { org, sign_id } => {
-            let stores = Stores::open(options).await?;
-            let sign = with_stores!(stores, |signs, _blobs| commands::cancel_sign(
-                &signs, &org, &sign_id
-            )
-            .await?);
-            print_json(&sign)?;
-        }
-        Command::ShowSign { org, sign_id } => {
-            let stores = Stores::open(options).await?;
-            let report = with_stores!(stores, |signs, _blobs| commands::show_sign(
-                &signs, &org, &sign_id
-            )
-            .await?);
-            print_json(&report)?;
-            if !report.chain.is_valid() {
-                return Ok(ExitCode::from(3));
+    // Commands without a store run here; the others are checked and prepared first (a bad
+    // argument is reported before any store is opened), then run on the store `--store` names.
+    let job = match cli.command {
+        Command::Init => {
+            let key = DevKey::load_or_create(&options.data_dir)?;
+            let escrow = escrow::escrow_for_local(&options.data_dir, env)?;
+            StoreJob::Init {
+                key,
+                escrow: Box::new(escrow),
             }
         }
+        Command::Serve { addr, cors_origins } => {
+            StoreJob::Serve(Box::new(Serve::prepare(options, env, addr, cors_origins)?))
+        }
+        Command::CreateSign(args) => StoreJob::CreateSign(args),
+        Command::CancelSign { org, sign_id } => StoreJob::CancelSign { org, sign_id },
+        Command::ShowSign { org, sign_id } => StoreJob::ShowSign { org, sign_id },
         Command::ExportEvidence { org, sign_id, out } => {
-            let stores = Stores::open(options).await?;
-            let tsa_certs = std::env::var_os(timestamp::TSA_CERTS).map(PathBuf::from);
-            let package = with_stores!(stores, |signs, blobs| {
-                evidence_package::export_evidence(
-                    &signs,
-                    &blobs,
-                    &org,
-                    &sign_id,
-                    tsa_certs.as_deref(),
-                )
-                .await?
-            });
-            package.write_new(&out)?;
-            println!(
-                "biosign: wrote {} ({} entries)",
-                out.display(),
-                package.entries.len()
-            );
+            let tsa_certs = env.get(timestamp::TSA_CERTS).map(PathBuf::from);
+            StoreJob::ExportEvidence {
+                org,
+                sign_id,
+                out,
+                tsa_certs,
+            }
         }
         Command::VerifyEvidence { file, tsa_ca } => {
             let tsa_ca = tsa_ca
@@ -173,36 +155,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for line in &report.lines {
                 println!("{line}");
             }
-            if !report.passed() {
-                return Ok(ExitCode::from(3));
-            }
+            return Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            });
         }
         Command::TimestampPending { org } => {
-            let tsa = TsaClient::from_env()?
+            let tsa = TsaClient::from_lookup(env.lookup())?
                 .ok_or_else(|| anyhow::anyhow!("TSA_URL is not set: there is no TSA to ask"))?;
-            let stores = Stores::open(options).await?;
-            let results = with_stores!(stores, |signs, blobs| commands::timestamp_pending(
-                &signs,
-                &blobs,
-                &tsa,
-                org.as_deref()
-            )
-            .await?);
-            print_json(&results)?;
-            if results.iter().any(|r| r.result.starts_with("not ")) {
-                return Ok(ExitCode::from(3));
+            StoreJob::TimestampPending {
+                tsa: Box::new(tsa),
+                org,
             }
         }
         Command::Token(args) => {
             let key = DevKey::load_or_create(&options.data_dir)?;
-            println!("{}", commands::mint_token(&key, &args)?);
+            println!("{}", commands::mint_token(&key, &args, env)?);
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Jwks => {
             let key = DevKey::load_or_create(&options.data_dir)?;
             println!("{}", key.jwks_json());
+            return Ok(ExitCode::SUCCESS);
         }
         Command::EscrowCert => {
-            let recipients = escrow::escrow_for_local(&options.data_dir)?;
+            let recipients = escrow::escrow_for_local(&options.data_dir, env)?;
             eprintln!("# {}", recipients.path().display());
             for r in recipients.summaries() {
                 eprintln!(
@@ -214,54 +192,205 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             print!("{}", recipients.certificates_pem());
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Convert(args) => {
             for note in capture_cmd::convert(&args)? {
                 eprintln!("biosign: note: {note}");
             }
+            return Ok(ExitCode::SUCCESS);
         }
-        Command::SampleSignature(args) => println!("{}", capture_cmd::sample_body(&args)?),
-        Command::SweepOrphans(args) => {
-            let sweep = args.options()?;
-            let stores = Stores::open(options).await?;
-            let report = with_stores!(stores, |signs, blobs| sweep::sweep_orphans(
-                &signs, &blobs, &sweep
-            )
-            .await?);
-            print_json(&report)?;
-            if !report.errors.is_empty() {
-                return Ok(ExitCode::FAILURE);
-            }
+        Command::SampleSignature(args) => {
+            println!("{}", capture_cmd::sample_body(&args)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::SweepOrphans(args) => StoreJob::SweepOrphans(args.options()?),
+    };
+    // The one place where the backend is chosen.
+    match options.store {
+        StoreKind::Embedded => {
+            job.run(options, env, Stores::embedded(&options.data_dir)?)
+                .await
+        }
+        StoreKind::Aws => {
+            let stores = Stores::aws(env.lookup()).await?;
+            job.run(options, env, stores).await
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(
-    options: &StoreOptions,
+/// A command that works on the stores, with its arguments checked.
+enum StoreJob {
+    Init {
+        key: DevKey,
+        escrow: Box<EscrowRecipients>,
+    },
+    Serve(Box<Serve>),
+    CreateSign(CreateSignArgs),
+    CancelSign {
+        org: String,
+        sign_id: String,
+    },
+    ShowSign {
+        org: String,
+        sign_id: String,
+    },
+    ExportEvidence {
+        org: String,
+        sign_id: String,
+        out: PathBuf,
+        tsa_certs: Option<PathBuf>,
+    },
+    TimestampPending {
+        tsa: Box<TsaClient>,
+        org: Option<String>,
+    },
+    SweepOrphans(SweepOptions),
+}
+
+impl StoreJob {
+    async fn run<S, B>(
+        self,
+        options: &StoreOptions,
+        env: &Environment,
+        stores: Stores<S, B>,
+    ) -> anyhow::Result<ExitCode>
+    where
+        S: SignAdmin + Clone + 'static,
+        B: BlobStore + BlobInventory + Clone + 'static,
+        Stores<S, B>: Provision,
+    {
+        let Stores { signs, blobs } = &stores;
+        match self {
+            StoreJob::Init { key, escrow } => {
+                let sealing = format!(
+                    "biometric data is sealed for {} ({} certificate(s))",
+                    escrow.path().display(),
+                    escrow.fingerprints().len()
+                );
+                let store = stores.provision(&key, &options.data_dir).await?;
+                println!("{store}; {sealing}");
+            }
+            StoreJob::Serve(serve) => serve.run(options, env, stores).await?,
+            StoreJob::CreateSign(args) => print_json(&commands::create_sign(signs, &args).await?)?,
+            StoreJob::CancelSign { org, sign_id } => {
+                print_json(&commands::cancel_sign(signs, &org, &sign_id).await?)?;
+            }
+            StoreJob::ShowSign { org, sign_id } => {
+                let report = commands::show_sign(signs, &org, &sign_id).await?;
+                print_json(&report)?;
+                if !report.chain.is_valid() {
+                    return Ok(ExitCode::from(3));
+                }
+            }
+            StoreJob::ExportEvidence {
+                org,
+                sign_id,
+                out,
+                tsa_certs,
+            } => {
+                let package = evidence_package::export_evidence(
+                    signs,
+                    blobs,
+                    &org,
+                    &sign_id,
+                    tsa_certs.as_deref(),
+                )
+                .await?;
+                package.write_new(&out)?;
+                println!(
+                    "biosign: wrote {} ({} entries)",
+                    out.display(),
+                    package.entries.len()
+                );
+            }
+            StoreJob::TimestampPending { tsa, org } => {
+                let results =
+                    commands::timestamp_pending(signs, blobs, &tsa, org.as_deref()).await?;
+                print_json(&results)?;
+                if results.iter().any(|r| r.result.starts_with("not ")) {
+                    return Ok(ExitCode::from(3));
+                }
+            }
+            StoreJob::SweepOrphans(sweep) => {
+                let report = sweep::sweep_orphans(signs, blobs, &sweep).await?;
+                print_json(&report)?;
+                if !report.errors.is_empty() {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `biosign serve`, configured, before the stores are opened.
+struct Serve {
     addr: SocketAddr,
     cors_origins: Vec<String>,
-) -> anyhow::Result<()> {
-    biosign_shared::logging::init();
-    let key = DevKey::load_or_create(&options.data_dir)?;
-    let (auth, trusted) = commands::serve_authenticator(&key)?;
-    let escrow = escrow::escrow_for_local(&options.data_dir)?;
-    // TSA_URL and TSA_CERTS, as on the sign function: accepted signatures are timestamped.
-    let tsa = TsaClient::from_env()?;
-    let stores = Stores::open(options).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let base_url = format!("http://{}", listener.local_addr()?);
-    println!(
-        "biosign: serving {base_url} on the {:?} store; tokens are verified with {trusted}",
-        options.store
-    );
-    println!(
-        "biosign: biometric data is sealed for the escrow certificate(s) in {} (SHA-256 {})",
-        escrow.path().display(),
-        escrow.fingerprints().join(", ")
-    );
-    if let Stores::Embedded(store) = &stores {
-        if store.count_signs().await? == 0 && trusted == "the local dev key" {
+    key: DevKey,
+    auth: Authenticator,
+    trusted: &'static str,
+    escrow: EscrowRecipients,
+    tsa: Option<TsaClient>,
+}
+
+impl Serve {
+    fn prepare(
+        options: &StoreOptions,
+        env: &Environment,
+        addr: SocketAddr,
+        cors_origins: Vec<String>,
+    ) -> anyhow::Result<Self> {
+        biosign_shared::logging::init();
+        let key = DevKey::load_or_create(&options.data_dir)?;
+        let (auth, trusted) = commands::serve_authenticator(&key, env)?;
+        let escrow = escrow::escrow_for_local(&options.data_dir, env)?;
+        // TSA_URL and TSA_CERTS, as on the sign function: accepted signatures are timestamped.
+        let tsa = TsaClient::from_lookup(env.lookup())?;
+        Ok(Self {
+            addr,
+            cors_origins,
+            key,
+            auth,
+            trusted,
+            escrow,
+            tsa,
+        })
+    }
+
+    async fn run<S, B>(
+        self,
+        options: &StoreOptions,
+        env: &Environment,
+        stores: Stores<S, B>,
+    ) -> anyhow::Result<()>
+    where
+        S: SignAdmin + Clone + 'static,
+        B: BlobStore + 'static,
+        Stores<S, B>: Provision,
+    {
+        let Self {
+            addr,
+            cors_origins,
+            key,
+            auth,
+            trusted,
+            escrow,
+            tsa,
+        } = self;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        println!(
+            "biosign: serving {base_url} on the {:?} store; tokens are verified with {trusted}",
+            options.store
+        );
+        println!(
+            "biosign: biometric data is sealed for the escrow certificate(s) in {} (SHA-256 {})",
+            escrow.path().display(),
+            escrow.fingerprints().join(", ")
+        );
+        if trusted == "the local dev key" && stores.wants_demo_sign().await? {
             let document = uuid::Uuid::new_v4().to_string();
             let args = CreateSignArgs {
                 documents: vec![document.clone()],
@@ -269,18 +398,19 @@ async fn serve(
                 expires_in: "P30D".into(),
                 ..CreateSignArgs::for_org("demo")
             };
-            let sign = commands::create_sign(store, &args).await?;
+            let sign = commands::create_sign(&stores.signs, &args).await?;
             let token_args = TokenArgs {
                 expires_in: "PT12H".into(),
                 ..TokenArgs::for_org("demo")
             };
-            let token = commands::mint_token(&key, &token_args)?;
+            let token = commands::mint_token(&key, &token_args, env)?;
             let signer_token = commands::mint_token(
                 &key,
                 &TokenArgs {
                     sign_id: Some(sign.sign_id.to_string()),
                     ..token_args.clone()
                 },
+                env,
             )?;
             let link = capture_page::link(&base_url, &sign.org_id, &sign.sign_id, &signer_token);
             let signature = commands::write_demo_signature(&options.data_dir)?;
@@ -293,25 +423,24 @@ async fn serve(
                 commands::walkthrough(&base_url, &sign, &token, &signature)
             );
         }
+        let cors = Arc::new(Cors {
+            origins: cors_origins,
+            allow_loopback: true,
+        });
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let api = commands::api(stores.signs, stores.blobs, escrow, auth, tsa, env);
+        server::run(listener, api, cors, shutdown).await;
+        Ok(())
     }
-    let cors = Arc::new(Cors {
-        origins: cors_origins,
-        allow_loopback: true,
-    });
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    with_stores!(stores, |signs, blobs| {
-        let api = commands::api(signs, blobs, escrow, auth, tsa);
-        server::run(listener, api, cors, shutdown).await
-    });
-    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    let env = Environment::from_process();
+    match run(cli, &env).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("biosign: error: {e:#}");
