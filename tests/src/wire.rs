@@ -42,11 +42,21 @@ pub struct AwsStores {
 impl AwsStores {
     /// A fresh table and bucket in [`wire_moto_url`]'s moto.
     pub async fn fresh() -> Self {
+        Self::fresh_with_kms(None).await
+    }
+
+    /// As [`AwsStores::fresh`], objects written with the KMS key `kms_key_id` (SSE-KMS with an
+    /// S3 Bucket Key, as deployed), or with SSE-S3 without one.
+    pub async fn fresh_with_kms(kms_key_id: Option<&str>) -> Self {
         let sdk = aws::load_config_at(&wire_moto_url()).await;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let signs = DynamoSignStore::new(aws::dynamodb(&sdk), format!("biosign-wire-{id}"));
         signs.create_table().await.expect("create table in moto");
-        let blobs = S3BlobStore::new(aws::s3(&sdk), format!("biosign-wire-{}", &id[..24]), None);
+        let blobs = S3BlobStore::new(
+            aws::s3(&sdk),
+            format!("biosign-wire-{}", &id[..24]),
+            kms_key_id.map(str::to_owned),
+        );
         blobs
             .create_bucket(Some("us-east-1"))
             .await
@@ -97,8 +107,11 @@ impl AwsEnv {
             aws::dynamodb_with(&sdk, aws::DYNAMODB_LIMITS),
             aws.signs.table(),
         );
-        let served_blobs =
-            S3BlobStore::new(aws::s3_with(&sdk, aws::S3_LIMITS), aws.blobs.bucket(), None);
+        let served_blobs = S3BlobStore::new(
+            aws::s3_with(&sdk, aws::S3_LIMITS),
+            aws.blobs.bucket(),
+            aws.blobs.kms_key_id().map(str::to_owned),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

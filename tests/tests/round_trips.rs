@@ -40,7 +40,7 @@ const LATENCY: Duration = Duration::from_millis(250);
 
 /// Requests timed with and without the latency, interleaved; the fastest of each is kept (the
 /// machine's noise only ever adds time).
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 /// One timing test at a time, so that two do not slow each other's moto.
 static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -76,7 +76,9 @@ struct Sent {
 impl Wire {
     async fn start(with_tsa: bool) -> Self {
         let proxy = FaultProxy::start(&wire_moto_url()).await;
-        let aws = AwsStores::fresh().await;
+        // Objects encrypted as deployed (template.yaml): SSE-KMS with an S3 Bucket Key, which the
+        // cost model prices (no KMS request per object).
+        let aws = AwsStores::fresh_with_kms(Some("alias/biosign-test")).await;
         let tsa = if with_tsa {
             Some(LoopbackTsa::start().await)
         } else {
@@ -221,10 +223,11 @@ async fn round_trips(with_tsa: bool, kind: Kind, steps: &[&[&str]], what: &str) 
     let (baseline, delayed) = (fastest(&without), fastest(&with));
     let added = delayed.saturating_sub(baseline);
     let latencies = added.as_secs_f64() / LATENCY.as_secs_f64();
-    // Read as a whole number of round trips: fewer than half a latency of noise either way.
-    assert_eq!(
-        latencies.round() as usize,
-        steps.len(),
+    // At least one latency per step is asserted above, run by run; here, no more: an extra
+    // sequential call would add a whole latency, noise (moto, a loaded machine) less than half
+    // of one. (One-sided: a slow run without the latency only makes the added time look smaller.)
+    assert!(
+        latencies < steps.len() as f64 + 0.5,
         "{what}: the latency added {added:?} = {latencies:.2} × {LATENCY:?} \
          (fastest of {RUNS}: {delayed:?} with it, {baseline:?} without), expected {} sequential \
          steps {steps:?}",
@@ -474,6 +477,7 @@ fn count(
                     "content_type": content_type,
                     "bytes": size,
                     "server_side_encryption": header("x-amz-server-side-encryption"),
+                    "bucket_key_enabled": header("x-amz-server-side-encryption-bucket-key-enabled"),
                 }));
             }
             _ => {}
@@ -575,6 +579,15 @@ async fn each_request_makes_the_calls_the_cost_model_counts() {
     assert_eq!(sign.write_units, 6, "{sign:#?}");
     assert_eq!(timestamped.read_units, 1, "{timestamped:#?}");
     assert_eq!(timestamped.write_units, 6 + 6, "{timestamped:#?}");
+
+    // Every object is written with the KMS key and an S3 Bucket Key, as deployed: S3 asks KMS
+    // for a data key per bucket key, not per object, which the cost model counts as ≈ $0.
+    for (what, counted) in [("sign", &sign), ("sign with a TSA", &timestamped)] {
+        for put in &counted.s3_puts {
+            assert_eq!(put["server_side_encryption"], "aws:kms", "{what}: {put}");
+            assert_eq!(put["bucket_key_enabled"], "true", "{what}: {put}");
+        }
+    }
 
     // The sign stores the image as sent and the capture sealed (the capture, encrypted, and what
     // opens it for each escrow recipient: a few hundred bytes each); nothing else.

@@ -6,6 +6,7 @@ use biosign::commands::{self, PendingTimestamp};
 use biosign_e2e::tsa::{LoopbackTsa, TsaMode, unused_loopback_url};
 use biosign_e2e::{Aws, Backend, Embedded, Signature, TestBlobs, TestEnv, TestSigns};
 use biosign_shared::evidence::EventType;
+use biosign_shared::service::{self, TimestampOutcome};
 use biosign_shared::timestamp::{TrustedCerts, TsaClient, timestamp_token_key};
 
 const ORG: &str = "acme";
@@ -158,6 +159,62 @@ async fn a_failing_tsa_costs_no_204(backend: impl Backend) {
         .await
         .assert_no_content();
     assert_eq!(unreachable.report(ORG, &sign.sign_id).await.events.len(), 1);
+}
+
+/// The timestamp step decides on the record its caller holds (the SIGN's, as committed), without
+/// reading it again. A caller holding a record that has moved on since (here: a second attempt
+/// with the same record, after the first timestamped the sign) loses the conditional commit,
+/// re-reads, finds the sign timestamped, and removes its own token: one TIMESTAMP, one token.
+async fn a_held_record_that_moved_on_adds_nothing(backend: impl Backend) {
+    let tsa = LoopbackTsa::start().await;
+    tsa.set_mode(TsaMode::Down);
+    let env = TestEnv::start_with_tsa(backend, &tsa.url, &tsa.ca_pem()).await;
+    let sign = env.create_sign(ORG, false, "P7D").await;
+    let token = env.full_token(ORG);
+    env.sign(ORG, &sign.sign_id, &token, &Signature::sample(3))
+        .await
+        .assert_no_content();
+    let held = env.report(ORG, &sign.sign_id).await.sign;
+    let key = held.key();
+    tsa.set_mode(TsaMode::Good);
+    let client = TsaClient::new(&tsa.url, TrustedCerts::load(&tsa.ca_pem()).unwrap()).unwrap();
+    let blobs_before = env.blob_keys().await.len();
+    let attempt = || {
+        service::timestamp_signature(
+            &env.stores.signs,
+            &env.stores.blobs,
+            &client,
+            &key,
+            &held,
+            tokio::time::Instant::now() + service::TIMESTAMP_BUDGET,
+        )
+    };
+    assert_eq!(attempt().await.unwrap(), TimestampOutcome::Timestamped);
+    assert_eq!(
+        attempt().await.unwrap(),
+        TimestampOutcome::AlreadyTimestamped
+    );
+    assert_eq!(tsa.requests(), 2, "both attempts asked the TSA");
+
+    let report = env.report(ORG, &sign.sign_id).await;
+    assert!(report.chain.is_valid(), "{:?}", report.chain);
+    let types: Vec<_> = report.events.iter().map(|e| e.event_type).collect();
+    assert_eq!(types, [EventType::Sign, EventType::Timestamp]);
+    assert_eq!(report.sign.version, held.version + 1);
+    let token_sha256 = report.events[1].token_sha256.clone().unwrap();
+    let keys = env.blob_keys().await;
+    assert_eq!(keys.len(), blobs_before + 1, "one token kept: {keys:?}");
+    assert!(keys.contains(&timestamp_token_key(&key, &token_sha256)));
+}
+
+#[tokio::test]
+async fn a_held_record_that_moved_on_on_the_embedded_store() {
+    a_held_record_that_moved_on_adds_nothing(Embedded).await;
+}
+
+#[tokio::test]
+async fn a_held_record_that_moved_on_on_dynamodb_and_s3() {
+    a_held_record_that_moved_on_adds_nothing(Aws { kms_key_id: None }).await;
 }
 
 #[tokio::test]

@@ -354,6 +354,10 @@ async fn each_invocation_writes_one_metric_line_without_secrets() {
         image,
         "3f8a1c2e9b7d4f60a1b2c3d4e5f60718",
         "5f0c3a52-8d3b-4a8e-9a53-0a8f8e0d7c11",
+        // The fixture's x-location (88.52,-123.1), as sent and as stored (degrees × 10^7); its
+        // negative longitude cannot pass for a duration or a count.
+        "-123.1",
+        "-1231000000",
     ] {
         assert!(
             !output.contains(secret),

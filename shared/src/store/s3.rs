@@ -56,6 +56,11 @@ impl S3BlobStore {
         &self.client
     }
 
+    /// The KMS key objects are written with (an S3 Bucket Key on); `None`: SSE-S3 (AES256).
+    pub fn kms_key_id(&self) -> Option<&str> {
+        self.kms_key_id.as_deref()
+    }
+
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
