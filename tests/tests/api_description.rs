@@ -142,6 +142,8 @@ fn the_template_gives_each_function_what_its_code_reads() {
         config::JWT_ISSUER,
         config::JWT_AUDIENCE,
         config::ERROR_DOCS_URL,
+        // Read by glibc's allocator at start (see template.yaml).
+        "MALLOC_TOP_PAD_",
         // Set only for an emulator (sam local); the SDK reads it.
         "AWS_ENDPOINT_URL",
     ];
