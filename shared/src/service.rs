@@ -105,17 +105,22 @@ impl Backoff {
         }
     }
 
+    /// The longest pause before the next attempt: the first pause, doubled after each retry, up
+    /// to the policy's maximum (a random fraction of it is taken, so that racers spread out).
+    fn ceiling(&self) -> Duration {
+        self.policy
+            .first_pause
+            .saturating_mul(1 << self.retries.min(16))
+            .min(self.policy.max_pause)
+    }
+
     /// The pause before the next attempt, or `None` once the budget is spent.
     fn next_pause(&mut self) -> Option<Duration> {
         let left = self.deadline.checked_duration_since(Instant::now())?;
         if left.is_zero() {
             return None;
         }
-        let ceiling = self
-            .policy
-            .first_pause
-            .saturating_mul(1 << self.retries.min(16))
-            .min(self.policy.max_pause);
+        let ceiling = self.ceiling();
         self.retries += 1;
         // A failing random source only makes the pause the full ceiling.
         let fraction = getrandom::u32().map_or(1.0, |r| f64::from(r) / f64::from(u32::MAX));
@@ -732,6 +737,80 @@ mod tests {
             tokio::task::yield_now().await;
             self.0.commit(update).await
         }
+    }
+
+    #[tokio::test]
+    async fn pauses_double_from_the_first_up_to_the_maximum_and_stop_with_the_budget() {
+        let mut backoff = Backoff::start(RetryPolicy::PREVIEW);
+        let mut ceilings = Vec::new();
+        for _ in 0..8 {
+            ceilings.push(backoff.ceiling());
+            let pause = backoff.next_pause().expect("within the budget");
+            assert!(pause <= *ceilings.last().unwrap());
+        }
+        assert_eq!(
+            ceilings,
+            [5, 10, 20, 40, 80, 160, 250, 250].map(Duration::from_millis),
+            "5 ms doubling, at most 250 ms"
+        );
+        let spent = RetryPolicy {
+            budget: Duration::ZERO,
+            ..RetryPolicy::PREVIEW
+        };
+        assert_eq!(Backoff::start(spent).next_pause(), None, "no budget left");
+    }
+
+    /// A transition that keeps losing its race gives up once its budget is spent, not before;
+    /// and the TIMESTAMP policy's budget fits the step it serves.
+    #[tokio::test]
+    async fn a_transition_that_keeps_losing_gives_up_when_its_budget_is_spent() {
+        /// A store on which every commit loses a race, and nothing changes.
+        struct AlwaysLosing(MemoryStore, std::sync::atomic::AtomicUsize);
+        impl SignReader for AlwaysLosing {
+            async fn get_sign(&self, key: &SignKey) -> Result<Option<SignRecord>, StoreError> {
+                self.0.get_sign(key).await
+            }
+        }
+        impl SignWriter for AlwaysLosing {
+            async fn commit(&self, _: &SignUpdate) -> Result<(), CommitError> {
+                self.1.fetch_add(1, Ordering::SeqCst);
+                Err(CommitError::Conflict)
+            }
+        }
+        let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
+        let store = AlwaysLosing(MemoryStore::new(), Default::default());
+        let sign = SignRecord::new(crate::testing::new_sign(key.clone(), time::now()));
+        store.0.create_sign(&sign).await.unwrap();
+        let policy = RetryPolicy {
+            budget: Duration::from_millis(200),
+            first_pause: Duration::from_millis(1),
+            max_pause: Duration::from_millis(20),
+        };
+        let started = Instant::now();
+        let outcome = Transition::begin(&store, &key, policy, |sign, now| {
+            state::preview(sign, &evidence("inst-1"), now).map(Decision::from)
+        })
+        .await
+        .unwrap()
+        .commit()
+        .await;
+        assert!(
+            matches!(
+                outcome,
+                Err(TransitionError::NotApplied(ApiError::Conflict(_)))
+            ),
+            "{outcome:?}"
+        );
+        assert!(
+            started.elapsed() >= policy.budget,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(store.1.load(Ordering::SeqCst) > 1, "it retried");
+
+        // The TIMESTAMP step is bounded as a whole by TIMESTAMP_BUDGET: its transition's own
+        // budget must leave the TSA and the token's upload their share of it.
+        assert!(RetryPolicy::TIMESTAMP.budget < TIMESTAMP_BUDGET);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
