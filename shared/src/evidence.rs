@@ -258,3 +258,108 @@ pub fn verify_chain(sign: &SignRecord, events: &[EvidenceEvent]) -> ChainCheck {
         events: sign.event_count,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::SignKey;
+
+    /// A sign whose chain holds events of `types`, in this order, each linked to the one before
+    /// and counted in the record: only the order of the types can be wrong.
+    fn linked(types: &[EventType]) -> (SignRecord, Vec<EvidenceEvent>) {
+        let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
+        let mut sign = SignRecord::new(crate::testing::new_sign(key, time::now()));
+        let evidence = RequestEvidence {
+            installation_id: "inst-1".into(),
+            fingerprint: "fp".into(),
+            location: None,
+            client_ip: None,
+            user_agent: None,
+            request_id: "r".into(),
+        };
+        let mut events = Vec::new();
+        for &event_type in types {
+            let event = match event_type {
+                EventType::Timestamp => {
+                    let token = TimestampEvidence {
+                        token_sha256: "00".repeat(32),
+                        gen_time: time::now(),
+                        tsa_name: "CN=tsa".into(),
+                        imprint: sign.last_event_sha256.clone().unwrap_or_default(),
+                    };
+                    EvidenceEvent::timestamp_for(&sign, &token, time::now())
+                }
+                _ => EvidenceEvent::next_for(&sign, event_type, &evidence, None, time::now()),
+            };
+            sign.event_count += 1;
+            sign.last_event_sha256 = Some(event.sha256());
+            events.push(event);
+        }
+        (sign, events)
+    }
+
+    #[test]
+    fn events_in_the_lifecycles_order_verify() {
+        use EventType::{Preview, Sign, Timestamp};
+        for types in [
+            &[Preview][..],
+            &[Preview, Preview, Sign],
+            &[Sign],
+            &[Preview, Sign, Timestamp],
+            &[Sign, Timestamp],
+        ] {
+            let (sign, events) = linked(types);
+            assert_eq!(
+                verify_chain(&sign, &events),
+                ChainCheck::Valid {
+                    events: types.len() as u64
+                },
+                "{types:?}"
+            );
+        }
+    }
+
+    /// Correctly linked chains whose events break the lifecycle: each is refused, naming the
+    /// event and what is wrong with it.
+    #[test]
+    fn events_out_of_the_lifecycles_order_are_a_broken_chain() {
+        use EventType::{Preview, Sign, Timestamp};
+        for (types, reason) in [
+            (
+                &[Sign, Preview][..],
+                "event 2 is a preview after the signature",
+            ),
+            (
+                &[Preview, Sign, Timestamp, Preview],
+                "event 4 is a preview after the signature",
+            ),
+            (&[Sign, Sign], "event 2 is a second signature"),
+            (
+                &[Preview, Sign, Preview, Sign],
+                "event 3 is a preview after the signature",
+            ),
+            (&[Sign, Timestamp, Sign], "event 3 is a second signature"),
+            (
+                &[Timestamp],
+                "event 1 is a timestamp with no signature before it, or a second one",
+            ),
+            (
+                &[Preview, Timestamp, Sign],
+                "event 2 is a timestamp with no signature before it, or a second one",
+            ),
+            (
+                &[Sign, Timestamp, Timestamp],
+                "event 3 is a timestamp with no signature before it, or a second one",
+            ),
+        ] {
+            let (sign, events) = linked(types);
+            assert_eq!(
+                verify_chain(&sign, &events),
+                ChainCheck::Broken {
+                    reason: reason.into()
+                },
+                "{types:?}"
+            );
+        }
+    }
+}
