@@ -739,6 +739,59 @@ mod tests {
         }
     }
 
+    /// A commit that fails while another request moves the sign past the version it was based on
+    /// can never land: it is not applied (its blobs may go at once), rather than of unknown
+    /// outcome (blobs kept for the sweeper).
+    #[tokio::test]
+    async fn a_failed_commit_overtaken_by_another_change_is_not_applied() {
+        /// Lets a racing preview land first, then loses the commit's answer.
+        struct Overtaken(MemoryStore);
+        impl SignReader for Overtaken {
+            async fn get_sign(&self, key: &SignKey) -> Result<Option<SignRecord>, StoreError> {
+                self.0.get_sign(key).await
+            }
+        }
+        impl SignWriter for Overtaken {
+            async fn commit(&self, update: &SignUpdate) -> Result<(), CommitError> {
+                let current = self.0.get_sign(&update.sign.key()).await.unwrap().unwrap();
+                let racing = state::preview(&current, &evidence("inst-2"), time::now()).unwrap();
+                self.0
+                    .commit(&SignUpdate {
+                        expected_version: current.version,
+                        sign: racing.sign,
+                        event: racing.event,
+                    })
+                    .await
+                    .unwrap();
+                Err(CommitError::Store(StoreError::new("connection reset")))
+            }
+        }
+        let key = SignKey::new(OrgId::parse("acme").unwrap(), SignId::new_random());
+        let store = Overtaken(MemoryStore::new());
+        let sign = SignRecord::new(crate::testing::new_sign(key.clone(), time::now()));
+        store.0.create_sign(&sign).await.unwrap();
+        let outcome = Transition::begin(&store, &key, RetryPolicy::PREVIEW, |sign, now| {
+            state::preview(sign, &evidence("inst-1"), now).map(Decision::from)
+        })
+        .await
+        .unwrap()
+        .commit()
+        .await;
+        assert!(
+            matches!(
+                outcome,
+                Err(TransitionError::NotApplied(ApiError::Internal(_)))
+            ),
+            "{outcome:?}"
+        );
+        let stored = store.0.get_sign(&key).await.unwrap().unwrap();
+        assert_eq!(
+            stored.version,
+            sign.version + 1,
+            "only the racing preview landed"
+        );
+    }
+
     #[tokio::test]
     async fn pauses_double_from_the_first_up_to_the_maximum_and_stop_with_the_budget() {
         let mut backoff = Backoff::start(RetryPolicy::PREVIEW);
