@@ -739,6 +739,21 @@ mod tests {
         }
     }
 
+    /// One preview's transition on `key`, begun and committed under `policy`.
+    async fn preview_transition<S: SignReader + SignWriter>(
+        store: &S,
+        key: &SignKey,
+        policy: RetryPolicy,
+    ) -> Result<Outcome, TransitionError> {
+        Transition::begin(store, key, policy, |sign, now| {
+            state::preview(sign, &evidence("inst-1"), now).map(Decision::from)
+        })
+        .await
+        .expect("a preview is allowed")
+        .commit()
+        .await
+    }
+
     /// A commit that fails while another request moves the sign past the version it was based on
     /// can never land: it is not applied (its blobs may go at once), rather than of unknown
     /// outcome (blobs kept for the sweeper).
@@ -770,13 +785,7 @@ mod tests {
         let store = Overtaken(MemoryStore::new());
         let sign = SignRecord::new(crate::testing::new_sign(key.clone(), time::now()));
         store.0.create_sign(&sign).await.unwrap();
-        let outcome = Transition::begin(&store, &key, RetryPolicy::PREVIEW, |sign, now| {
-            state::preview(sign, &evidence("inst-1"), now).map(Decision::from)
-        })
-        .await
-        .unwrap()
-        .commit()
-        .await;
+        let outcome = preview_transition(&store, &key, RetryPolicy::PREVIEW).await;
         assert!(
             matches!(
                 outcome,
@@ -840,13 +849,7 @@ mod tests {
             max_pause: Duration::from_millis(20),
         };
         let started = Instant::now();
-        let outcome = Transition::begin(&store, &key, policy, |sign, now| {
-            state::preview(sign, &evidence("inst-1"), now).map(Decision::from)
-        })
-        .await
-        .unwrap()
-        .commit()
-        .await;
+        let outcome = preview_transition(&store, &key, policy).await;
         assert!(
             matches!(
                 outcome,
