@@ -278,12 +278,6 @@ impl EscrowRecipients {
             .collect()
     }
 
-    /// When the first recipient certificate expires (checked only at start-up: an execution
-    /// environment that outlives it keeps sealing to it, which the key holder can still open).
-    pub fn earliest_expiry(&self) -> Option<Timestamp> {
-        self.recipients.iter().map(|r| r.not_after).min()
-    }
-
     /// The certificates, as PEM.
     pub fn certificates_pem(&self) -> String {
         self.recipients
@@ -311,8 +305,7 @@ impl EscrowRecipients {
         let recipient_infos = self
             .recipients
             .iter()
-            .enumerate()
-            .map(|(i, r)| r.key_trans_recipient_info(&content_key, &key_encryption, i + 1))
+            .map(|r| r.key_trans_recipient_info(&content_key, &key_encryption))
             .collect::<Result<Vec<_>, _>>()?;
         let gcm_parameters = GcmParameters {
             nonce: octets(nonce.to_vec())?,
@@ -436,12 +429,11 @@ impl Recipient {
         &self,
         content_key: &[u8; 32],
         key_encryption: &AlgorithmIdentifierOwned,
-        index: usize,
     ) -> Result<RecipientInfo, SealError> {
         let encrypted_key = self
             .public_key
             .encrypt(&mut OsRng, Oaep::new::<Sha256>(), content_key)
-            .map_err(|e| SealError::Seal(format!("RSA-OAEP for recipient {index}: {e}")))?;
+            .map_err(|e| SealError::Seal(format!("RSA-OAEP for {}: {e}", self.subject)))?;
         let tbs = &self.certificate.tbs_certificate;
         Ok(RecipientInfo::Ktri(KeyTransRecipientInfo {
             // RFC 5652: 0 with an issuerAndSerialNumber.

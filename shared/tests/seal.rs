@@ -243,26 +243,40 @@ fn fingerprints_are_the_sha256_of_each_certificate_in_file_order() {
         escrow.certificates_pem(),
         read("rsa3072.crt.pem") + &read("rsa2048.crt.pem")
     );
+    // What a log or a panic message shows of the configuration: the fingerprints, not the
+    // certificates.
+    let debug = format!("{escrow:?}");
+    assert!(debug.starts_with("EscrowRecipients {"), "{debug}");
+    for fingerprint in &expected {
+        assert!(debug.contains(fingerprint.as_str()), "{debug}");
+    }
+    assert!(!debug.contains("BEGIN"), "{debug}");
 }
 
-fn not_after(name: &str) -> Timestamp {
+/// The certificate's validity period: (notBefore, notAfter).
+fn validity(name: &str) -> (Timestamp, Timestamp) {
     let der = der::pem::decode_vec(read(name).as_bytes()).unwrap().1;
     let cert = x509_cert::Certificate::from_der(&der).unwrap();
-    let seconds = cert
-        .tbs_certificate
-        .validity
-        .not_after
-        .to_unix_duration()
-        .as_secs();
-    DateTime::from_timestamp(seconds as i64, 0).unwrap()
+    let bounds = cert.tbs_certificate.validity;
+    let at = |time: x509_cert::time::Time| {
+        DateTime::from_timestamp(time.to_unix_duration().as_secs() as i64, 0).unwrap()
+    };
+    (at(bounds.not_before), at(bounds.not_after))
 }
 
 #[test]
 fn validity_bounds_are_inclusive() {
     let dir = tempfile::tempdir().unwrap();
     let path = pem_file(dir.path(), &["rsa2048.crt.pem"]);
-    let end = not_after("rsa2048.crt.pem");
+    let (start, end) = validity("rsa2048.crt.pem");
+    assert!(EscrowRecipients::load(&path, start).is_ok());
     assert!(EscrowRecipients::load(&path, end).is_ok());
+    let err = EscrowRecipients::load(&path, start - Duration::milliseconds(1000)).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with(&format!("not valid before {}", time::format(&start))),
+        "{err}"
+    );
     let err = EscrowRecipients::load(&path, end + Duration::milliseconds(1000)).unwrap_err();
     assert!(
         err.to_string()
