@@ -267,60 +267,51 @@ impl SignAdmin for DynamoSignStore {
             Some(org) => format!("SIGN#{org}#"),
             None => "SIGN#".into(),
         };
-        let mut signs = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#sk = :record AND begins_with(#pk, :prefix)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_values(":record", AttributeValue::S(RECORD_SORT_KEY.into()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Scan", e))?;
-            for item in output.items.unwrap_or_default() {
-                signs.push(from_item(item)?);
-            }
-            match output.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => break,
-            }
-        }
+        // The SDK's paginator follows LastEvaluatedKey until a page has none (or an empty one).
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("#sk = :record AND begins_with(#pk, :prefix)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":record", AttributeValue::S(RECORD_SORT_KEY.into()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("Scan", e))?;
+        let signs = items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<SignRecord>, _>>()?;
         Ok(signs)
     }
 
     async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
-        let mut events = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_values(":pk", partition(&key.org_id, &key.sign_id))
-                .expression_attribute_values(":prefix", AttributeValue::S(EVENT_SORT_PREFIX.into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                events.push(from_item(item)?);
-            }
-            match output.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => break,
-            }
-        }
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", partition(&key.org_id, &key.sign_id))
+            .expression_attribute_values(":prefix", AttributeValue::S(EVENT_SORT_PREFIX.into()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let events = items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<EvidenceEvent>, _>>()?;
         Ok(events)
     }
 }
