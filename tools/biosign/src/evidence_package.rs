@@ -770,6 +770,34 @@ mod tests {
         assert!(unsafe_name.to_zip().is_err());
     }
 
+    #[test]
+    fn a_package_is_read_up_to_256_mib_in_all_and_refused_beyond() {
+        // Twice what the largest sign can store: read whole.
+        let large = Package {
+            entries: BTreeMap::from([(
+                "biometric_data.p7m".to_owned(),
+                (0..2 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect(),
+            )]),
+        };
+        assert_eq!(Package::from_zip(&large.to_zip().unwrap()).unwrap(), large);
+        // A ZIP of a few hundred kilobytes that unzips to one byte more than the limit (a zip
+        // bomb): refused, without holding more than the limit.
+        let bomb = Package {
+            entries: BTreeMap::from([
+                ("a".to_owned(), vec![0; 128 * 1024 * 1024]),
+                ("b".to_owned(), vec![0; 128 * 1024 * 1024 + 1]),
+            ]),
+        }
+        .to_zip()
+        .unwrap();
+        assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+        let error = Package::from_zip(&bomb).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the package holds more than 268435456 bytes"
+        );
+    }
+
     fn event(seq: u64, event_type: &str, prev: Option<&str>) -> Vec<u8> {
         canonical::to_vec(&json!({
             "seq": seq, "event_type": event_type, "org_id": "acme", "sign_id": "s",
