@@ -780,12 +780,24 @@ mod tests {
             )]),
         };
         assert_eq!(Package::from_zip(&large.to_zip().unwrap()).unwrap(), large);
+        // Exactly the limit, in two entries: read whole.
+        let half = 128 * 1024 * 1024;
+        let at_the_limit = Package {
+            entries: BTreeMap::from([
+                ("a".to_owned(), vec![0; half]),
+                ("b".to_owned(), vec![0; half]),
+            ]),
+        };
+        assert_eq!(
+            Package::from_zip(&at_the_limit.to_zip().unwrap()).unwrap(),
+            at_the_limit
+        );
         // A ZIP of a few hundred kilobytes that unzips to one byte more than the limit (a zip
         // bomb): refused, without holding more than the limit.
         let bomb = Package {
             entries: BTreeMap::from([
-                ("a".to_owned(), vec![0; 128 * 1024 * 1024]),
-                ("b".to_owned(), vec![0; 128 * 1024 * 1024 + 1]),
+                ("a".to_owned(), vec![0; half]),
+                ("b".to_owned(), vec![0; half + 1]),
             ]),
         }
         .to_zip()
