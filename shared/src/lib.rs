@@ -20,6 +20,7 @@ pub mod jwks;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod pem;
 pub mod request;
 pub mod response;
 pub mod route;

@@ -199,7 +199,12 @@ impl EscrowRecipients {
     /// Checks the certificates in `pem` (read from `path`, which the errors name) against `now`.
     pub fn from_pem(path: &Path, pem: &[u8], now: Timestamp) -> Result<Self, SealError> {
         let mut recipients: Vec<Recipient> = Vec::new();
-        for (block, (label, der)) in pem_blocks(path, pem)?.into_iter().enumerate() {
+        let blocks = crate::pem::blocks(pem).map_err(|e| SealError::BadPem {
+            path: path.to_owned(),
+            block: e.block,
+            reason: e.reason,
+        })?;
+        for (block, (label, der)) in blocks.into_iter().enumerate() {
             let block = block + 1;
             if label.contains("PRIVATE KEY") {
                 return Err(SealError::PrivateKey {
@@ -507,37 +512,6 @@ fn timestamp(time: x509_cert::time::Time) -> Timestamp {
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
-/// Splits a PEM file into its blocks, (label, DER) each. Text between blocks is ignored, as
-/// OpenSSL does (files often carry `subject=` lines or comments).
-fn pem_blocks(path: &Path, pem: &[u8]) -> Result<Vec<(String, Vec<u8>)>, SealError> {
-    const BEGIN: &[u8] = b"-----BEGIN ";
-    const END: &[u8] = b"-----END ";
-    let mut blocks = Vec::new();
-    let mut rest = pem;
-    while let Some(start) = find(rest, BEGIN) {
-        let block = blocks.len() + 1;
-        let bad = |reason: String| SealError::BadPem {
-            path: path.to_owned(),
-            block,
-            reason,
-        };
-        let from_begin = &rest[start..];
-        let end = find(from_begin, END).ok_or_else(|| bad("no END line".into()))?;
-        let after_end = &from_begin[end + END.len()..];
-        let close = find(after_end, b"-----").ok_or_else(|| bad("unterminated END line".into()))?;
-        let block_len = end + END.len() + close + 5;
-        let (label, der) =
-            der::pem::decode_vec(&from_begin[..block_len]).map_err(|e| bad(e.to_string()))?;
-        blocks.push((label.to_owned(), der));
-        rest = &from_begin[block_len..];
-    }
-    Ok(blocks)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 fn octets(bytes: Vec<u8>) -> Result<OctetString, SealError> {
     OctetString::new(bytes).map_err(der_error)
 }
@@ -622,23 +596,5 @@ mod tests {
                        a11a301806092a864886f70d010108300b0609608648016503040201";
         let ours = oaep_sha256_algorithm().unwrap().to_der().unwrap();
         assert_eq!(hex::encode(ours), openssl);
-    }
-
-    #[test]
-    fn pem_blocks_skip_text_between_blocks_and_name_a_broken_one() {
-        let path = Path::new("certs.pem");
-        let pem = b"subject=CN=x\n-----BEGIN A-----\nAAEC\n-----END A-----\nnote\n-----BEGIN B-----\nAw==\n-----END B-----\n";
-        let blocks = pem_blocks(path, pem).unwrap();
-        assert_eq!(
-            blocks,
-            vec![("A".to_owned(), vec![0, 1, 2]), ("B".to_owned(), vec![3])]
-        );
-        let broken = b"-----BEGIN A-----\nAAEC\n-----END A-----\n-----BEGIN B-----\nAw==\n";
-        let err = pem_blocks(path, broken).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "certs.pem: PEM block 2 is unreadable: no END line"
-        );
-        assert!(pem_blocks(path, b"no pem here").unwrap().is_empty());
     }
 }

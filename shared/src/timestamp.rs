@@ -132,10 +132,24 @@ pub struct TrustedCerts {
 }
 
 impl TrustedCerts {
-    /// Every `CERTIFICATE` block of `pem`; at least one.
+    /// Every block of `pem`, each a `CERTIFICATE`; at least one. Text between blocks is ignored,
+    /// as for `ESCROW_CERTS`.
     pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
-        let certs =
-            Certificate::load_pem_chain(pem).map_err(|e| format!("not PEM certificates: {e}"))?;
+        let mut certs = Vec::new();
+        for (index, (label, der)) in crate::pem::blocks(pem)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .enumerate()
+        {
+            let block = index + 1;
+            if label != "CERTIFICATE" {
+                return Err(format!("PEM block {block} is a {label}, not a CERTIFICATE"));
+            }
+            let cert = Certificate::from_der(&der).map_err(|e| {
+                format!("PEM block {block} is not a readable X.509 certificate: {e}")
+            })?;
+            certs.push(cert);
+        }
         if certs.is_empty() {
             return Err("no certificate in it".into());
         }
@@ -872,6 +886,74 @@ impl TsaClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_stored_under_its_signs_prefix_by_its_digest() {
+        let key = crate::ids::SignKey::new(
+            crate::ids::OrgId::parse("acme").unwrap(),
+            crate::ids::SignId::new_random(),
+        );
+        assert_eq!(
+            timestamp_token_key(&key, "0f1e"),
+            format!("signs/acme/{}/timestamps/0f1e.tsr", key.sign_id)
+        );
+    }
+
+    #[test]
+    fn trusted_certs_are_every_certificate_of_the_pem_and_at_least_one() {
+        let fixtures = [
+            include_str!("../tests/fixtures/escrow/rsa2048.crt.pem"),
+            include_str!("../tests/fixtures/escrow/rsa3072.crt.pem"),
+        ];
+        let certs = TrustedCerts::from_pem(fixtures.concat().as_bytes()).unwrap();
+        assert_eq!(certs.len(), 2);
+        assert!(!certs.is_empty());
+        let expected: Vec<Vec<u8>> = fixtures
+            .iter()
+            .map(|pem| der::pem::decode_vec(pem.as_bytes()).unwrap().1)
+            .collect();
+        assert_eq!(certs.to_der(), expected);
+        assert!(certs.contains(&Certificate::from_der(&expected[1]).unwrap()));
+
+        let none = TrustedCerts::default();
+        assert!(none.is_empty());
+        assert_eq!(none.len(), 0);
+        assert!(!none.contains(&Certificate::from_der(&expected[0]).unwrap()));
+        // What is wrong, by block; text around the blocks is not.
+        let with_text = format!("subject=CN=x\n{}\nissuer=CN=y\n", fixtures[0]);
+        assert_eq!(
+            TrustedCerts::from_pem(with_text.as_bytes()).unwrap().len(),
+            1
+        );
+        let key_too = [
+            fixtures[0],
+            include_str!("../tests/fixtures/escrow/rsa2048.key.pem"),
+        ];
+        assert_eq!(
+            TrustedCerts::from_pem(key_too.concat().as_bytes()).unwrap_err(),
+            "PEM block 2 is a PRIVATE KEY, not a CERTIFICATE"
+        );
+        let not_x509 = TrustedCerts::from_pem(
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        assert!(
+            not_x509
+                .as_ref()
+                .is_err_and(|e| e.starts_with("PEM block 1 is not a readable X.509 certificate: ")),
+            "{not_x509:?}"
+        );
+        let broken = TrustedCerts::from_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n");
+        assert_eq!(
+            broken.unwrap_err(),
+            "PEM block 1 is unreadable: no END line"
+        );
+        for empty in [&b""[..], b"\n", b"no PEM block here\n"] {
+            assert_eq!(
+                TrustedCerts::from_pem(empty).unwrap_err(),
+                "no certificate in it"
+            );
+        }
+    }
 
     #[test]
     fn urls_must_be_https_or_loopback_http() {
