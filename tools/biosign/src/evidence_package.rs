@@ -833,6 +833,11 @@ mod tests {
         assert_eq!(links, Ok(()));
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].sha256, sha256_hex(&second));
+        // A whole lifecycle: previews, the signature, its timestamp.
+        let signed = event(3, "SIGN", Some(&sha256_hex(&second)));
+        let stamped = event(4, "TIMESTAMP", Some(&sha256_hex(&signed)));
+        let lifecycle = [first.clone(), second.clone(), signed.clone(), stamped];
+        assert_eq!(read_chain(&chain_text(&lifecycle)).1, Ok(()));
 
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (Vec::new(), "does not end with a newline"),
@@ -855,6 +860,15 @@ mod tests {
                     event(2, "TIMESTAMP", Some(&sha256_hex(&first))),
                 ]),
                 "TIMESTAMP before any SIGN",
+            ),
+            (
+                chain_text(&[
+                    first.clone(),
+                    second.clone(),
+                    signed.clone(),
+                    event(4, "SIGN", Some(&sha256_hex(&signed))),
+                ]),
+                "event 4 is a second SIGN",
             ),
             (
                 chain_text(&[first.clone(), event(2, "REFUND", Some(&sha256_hex(&first)))]),
