@@ -160,6 +160,15 @@ fn median_sampling_interval_at_most_50_ms() {
         unprocessable_details(&document(vec![even])),
         "biometric_data: the median interval between samples is 51 ms (at most 50 ms)"
     );
+    // Odd counts: the middle interval itself (ten of 50 ms and eleven of 60 ms: 60, not 55).
+    let mut odd = line(22, 0.0, 50.0, 1.0);
+    for i in 11..22 {
+        odd.t[i] = odd.t[10] + (i - 10) as f64 * 60.0;
+    }
+    assert_eq!(
+        unprocessable_details(&document(vec![odd])),
+        "biometric_data: the median interval between samples is 60 ms (at most 50 ms)"
+    );
     let dots: Vec<Stroke> = (0..20)
         .map(|i| line(1, f64::from(i) * 30.0, 0.0, 0.0))
         .map(|mut s| {
