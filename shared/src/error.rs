@@ -150,6 +150,17 @@ pub struct ErrorItem {
     pub details: String,
 }
 
+/// serde_json's message without its "at line 1 column 5" tail: a position means nothing to a
+/// client that serialised an object, nor inside a base64 field. (serde_json adds the tail only
+/// when it knows the line, `line() > 0`.)
+pub(crate) fn json_error_text(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if error.line() > 0 => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

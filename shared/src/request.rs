@@ -224,17 +224,10 @@ fn describe_body_error(body: &[u8]) -> ApiError {
         "biometric_data" | "signature_image" => path.as_str(),
         _ => "body",
     };
-    ApiError::InvalidInput(format!("{culprit}: {}", describe_json_error(error.inner())))
-}
-
-/// serde_json's message without its "at line 1 column 5" tail, which means nothing to a client
-/// that serialised an object.
-fn describe_json_error(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) if error.line() > 0 => text[..at].to_owned(),
-        _ => text,
-    }
+    ApiError::InvalidInput(format!(
+        "{culprit}: {}",
+        crate::error::json_error_text(error.inner())
+    ))
 }
 
 fn char_len(s: &str) -> usize {

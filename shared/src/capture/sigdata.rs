@@ -92,20 +92,10 @@ fn describe_parse_error(bytes: &[u8]) -> ApiError {
         // Cannot happen (the same bytes just failed); still an answer rather than a panic.
         Ok(_) => return invalid("is not a valid sigdata/1 document"),
     };
-    let reason = without_position(error.inner());
+    let reason = crate::error::json_error_text(error.inner());
     match error.path().to_string().as_str() {
         "." => invalid(reason),
         path => invalid(format_args!("{path}: {reason}")),
-    }
-}
-
-/// serde_json's message without its "at line 1 column 5" tail, which means nothing inside a
-/// base64 field.
-fn without_position(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) if error.line() > 0 => text[..at].to_owned(),
-        _ => text,
     }
 }
 
