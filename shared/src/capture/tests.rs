@@ -257,21 +257,21 @@ fn t_never_goes_backwards_within_or_across_strokes() {
 
 #[test]
 fn strokes_from_1_to_200() {
-    let strokes = |n: usize| -> Vec<u8> {
+    let strokes = |n: usize| {
         document(
             (0..n)
                 .map(|i| line(2, i as f64 * 30.0, 10.0, 1.0))
                 .collect(),
         )
-        .to_json()
     };
-    assert!(sigdata::parse(&strokes(200)).is_ok());
+    assert!(sigdata::parse(&strokes(200).to_json()).is_ok());
+    assert_eq!(sigdata::check(&strokes(200)), Ok(()));
     assert_eq!(
-        invalid_details(&strokes(201)),
+        invalid_details(&strokes(201).to_json()),
         "biometric_data: strokes: 201 strokes (at most 200)"
     );
     assert_eq!(
-        invalid_details(&strokes(0)),
+        invalid_details(&strokes(0).to_json()),
         "biometric_data: strokes: at least 1 stroke is needed"
     );
 }
