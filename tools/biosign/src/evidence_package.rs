@@ -818,6 +818,91 @@ mod tests {
         .unwrap()
     }
 
+    /// `event` with more fields.
+    fn event_with(seq: u64, event_type: &str, prev: Option<&str>, extra: Value) -> Vec<u8> {
+        let mut fields: Map<String, Value> =
+            serde_json::from_slice(&event(seq, event_type, prev)).unwrap();
+        fields.extend(extra.as_object().unwrap().clone());
+        canonical::to_vec(&fields).unwrap()
+    }
+
+    #[test]
+    fn the_manifest_must_tell_the_chains_story() {
+        let manifest = |status: &str, events: &[Event], receipt: Value| {
+            let mut sign =
+                json!({"org_id": "acme", "sign_id": "s", "status": status, "evidence": receipt});
+            if let Some(signed) = events.iter().find(|e| e.event_type() == Some("SIGN")) {
+                sign["signature"] = signed.fields["signature"].clone();
+            }
+            json!({"format": FORMAT, "chain_sha256": events.last().unwrap().sha256, "sign": sign})
+        };
+        let verdict =
+            |manifest: &Value, events: &[Event]| check_manifest(Some(manifest), events).map(|_| ());
+
+        // Only previewed: pending, no receipt.
+        let preview = event(1, "PREVIEW", None);
+        let (previewed, _) = read_chain(&chain_text(std::slice::from_ref(&preview)));
+        assert_eq!(
+            verdict(&manifest("PENDING", &previewed, Value::Null), &previewed),
+            Ok(())
+        );
+        assert_eq!(
+            verdict(&manifest("SIGNED", &previewed, Value::Null), &previewed),
+            Err("the sign is SIGNED but the chain has no SIGN event".into())
+        );
+
+        // Signed and timestamped: the receipt counts the events, names the head and the time.
+        let signature = json!({"signature": {"image_sha256": "aa", "biometric_data_sha256": "bb"}});
+        let sign = event_with(2, "SIGN", Some(&sha256_hex(&preview)), signature);
+        let stamp = event_with(
+            3,
+            "TIMESTAMP",
+            Some(&sha256_hex(&sign)),
+            json!({"gen_time": "2026-11-27T10:00:01.000Z"}),
+        );
+        let (events, links) = read_chain(&chain_text(&[preview, sign, stamp]));
+        assert_eq!(links, Ok(()));
+        let receipt = json!({
+            "events": 3,
+            "chain_sha256": events[2].sha256,
+            "timestamped_at": "2026-11-27T10:00:01.000Z",
+        });
+        let good = manifest("SIGNED", &events, receipt.clone());
+        assert_eq!(verdict(&good, &events), Ok(()));
+        for (pointer, value, expected) in [
+            (
+                "/sign/evidence/events",
+                json!(2),
+                "the sign's evidence receipt",
+            ),
+            (
+                "/sign/evidence/timestamped_at",
+                Value::Null,
+                "the sign's evidence receipt",
+            ),
+            (
+                "/sign/status",
+                json!("PENDING"),
+                "the chain has a SIGN event but the sign is not SIGNED",
+            ),
+            (
+                "/sign/signature/image_sha256",
+                json!("ab"),
+                "the sign's signature.image_sha256 is not the SIGN event's",
+            ),
+            (
+                "/chain_sha256",
+                json!("00"),
+                "the manifest's chain_sha256 is not the receipt's",
+            ),
+        ] {
+            let mut changed = good.clone();
+            *changed.pointer_mut(pointer).unwrap() = value;
+            let error = verdict(&changed, &events).unwrap_err();
+            assert!(error.starts_with(expected), "{pointer}: {error}");
+        }
+    }
+
     fn chain_text(lines: &[Vec<u8>]) -> Vec<u8> {
         lines
             .iter()
