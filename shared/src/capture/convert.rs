@@ -61,7 +61,7 @@ pub fn coordinate_scaling(area: &CaptureInfo) -> f64 {
 fn to_iso(area: &CaptureInfo, strokes: &[Stroke]) -> Result<Converted, ConversionError> {
     let mut notes = Vec::new();
     let units_per_px = coordinate_scaling(area) / CSS_PX_PER_MM;
-    let count: usize = strokes.iter().map(Stroke::len).sum();
+    let count: usize = strokes.iter().map(Stroke::sample_count).sum();
     let flat = |column: fn(&Stroke) -> Option<&Vec<f64>>| -> Option<Vec<f64>> {
         let mut values = Vec::with_capacity(count);
         for stroke in strokes {
@@ -174,8 +174,8 @@ fn to_iso(area: &CaptureInfo, strokes: &[Stroke]) -> Result<Converted, Conversio
     // surface). A single-sample stroke stays down and so joins the next one.
     let mut tip = Vec::with_capacity(count);
     for stroke in strokes {
-        let last = stroke.len().saturating_sub(1);
-        tip.extend((0..stroke.len()).map(|i| i32::from(!(i == last && last > 0))));
+        let last = stroke.sample_count().saturating_sub(1);
+        tip.extend((0..stroke.sample_count()).map(|i| i32::from(!(i == last && last > 0))));
     }
     channels.push((Channel::S, Description::default(), tip));
 

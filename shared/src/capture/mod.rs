@@ -106,12 +106,8 @@ pub struct Stroke {
 }
 
 impl Stroke {
-    pub fn len(&self) -> usize {
+    pub fn sample_count(&self) -> usize {
         self.x.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.x.is_empty()
     }
 }
 
@@ -135,7 +131,7 @@ pub struct Capture {
 
 impl Capture {
     pub fn sample_count(&self) -> usize {
-        self.strokes.iter().map(Stroke::len).sum()
+        self.strokes.iter().map(Stroke::sample_count).sum()
     }
 
     /// Applies the quality rules (422) and counts the summary.

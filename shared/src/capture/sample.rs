@@ -225,7 +225,7 @@ pub fn render_png(document: &Document) -> Vec<u8> {
     };
     for stroke in &document.strokes {
         let radius = |i: usize| base_radius + stroke.p.as_ref().map_or(0.0, |p| 1.2 * p[i]);
-        for i in 0..stroke.len() {
+        for i in 0..stroke.sample_count() {
             let from = if i == 0 { i } else { i - 1 };
             let (x0, y0, r0) = (stroke.x[from], stroke.y[from], radius(from));
             let (x1, y1, r1) = (stroke.x[i], stroke.y[i], radius(i));

@@ -178,7 +178,7 @@ pub fn check(document: &Document) -> Result<(), ApiError> {
     let mut samples = 0usize;
     for (index, stroke) in strokes.iter().enumerate() {
         check_lengths(index, stroke)?;
-        samples += stroke.len();
+        samples += stroke.sample_count();
     }
     if samples > MAX_SAMPLES {
         return Err(invalid(format_args!(

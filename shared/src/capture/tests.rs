@@ -59,7 +59,7 @@ fn a_realistic_pen_capture_passes_and_is_summarised() {
     let json = sample.to_json();
     assert!(json.len() < 100_000, "{} bytes", json.len());
     let summary = check(&sample).unwrap();
-    let samples: usize = sample.strokes.iter().map(Stroke::len).sum();
+    let samples: usize = sample.strokes.iter().map(Stroke::sample_count).sum();
     assert_eq!(
         summary,
         BiometricSummary {
@@ -589,8 +589,8 @@ fn the_tip_switch_is_one_byte_and_splits_strokes() {
     let (capture, summary) = validate(&record).unwrap();
     assert_eq!(summary.strokes, 2);
     assert_eq!(summary.samples, 21, "two hover samples are not ink");
-    assert_eq!(capture.strokes[0].len(), 10);
-    assert_eq!(capture.strokes[1].len(), 11);
+    assert_eq!(capture.strokes[0].sample_count(), 10);
+    assert_eq!(capture.strokes[1].sample_count(), 11);
     assert_eq!(capture.strokes[1].t[0], 120.0);
 
     let mut bad = samples.clone();
