@@ -315,3 +315,70 @@ impl SignAdmin for DynamoSignStore {
         Ok(events)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::{
+        InternalServerError, TransactionCanceledException, TransactionInProgressException,
+    };
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn service_error(
+        error: TransactWriteItemsError,
+    ) -> SdkError<TransactWriteItemsError, Response> {
+        let status = StatusCode::try_from(400).unwrap();
+        SdkError::service_error(error, Response::new(status, SdkBody::empty()))
+    }
+
+    fn cancelled(codes: &[Option<&str>]) -> SdkError<TransactWriteItemsError, Response> {
+        let reasons = codes
+            .iter()
+            .map(|code| {
+                CancellationReason::builder()
+                    .set_code(code.map(str::to_owned))
+                    .build()
+            })
+            .collect();
+        service_error(TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .set_cancellation_reasons(Some(reasons))
+                .build(),
+        ))
+    }
+
+    /// A conflict is a lost race (the decision is retried on a fresh read); anything else is
+    /// the store failing (a 503 after the SDK's own retries).
+    #[test]
+    fn a_commit_conflicts_only_when_dynamodb_says_another_write_won() {
+        for codes in [
+            &[Some("ConditionalCheckFailed")][..],
+            &[Some("None"), Some("ConditionalCheckFailed")],
+            &[Some("TransactionConflict"), Some("None")],
+        ] {
+            assert!(is_conflict(&cancelled(codes)), "{codes:?}");
+        }
+        let in_progress = TransactWriteItemsError::TransactionInProgressException(
+            TransactionInProgressException::builder().build(),
+        );
+        assert!(is_conflict(&service_error(in_progress)));
+
+        for codes in [
+            &[Some("ThrottlingError")][..],
+            &[Some("None"), Some("ValidationError")],
+            &[None],
+            &[],
+        ] {
+            assert!(!is_conflict(&cancelled(codes)), "{codes:?}");
+        }
+        let internal =
+            TransactWriteItemsError::InternalServerError(InternalServerError::builder().build());
+        assert!(!is_conflict(&service_error(internal)));
+        let timeout: SdkError<TransactWriteItemsError, Response> =
+            SdkError::timeout_error("no answer");
+        assert!(!is_conflict(&timeout));
+    }
+}
