@@ -537,8 +537,13 @@ fn scaling_values_decode_as_the_standard_says() {
         let raw = iso19794_7::encode_scaling(value).unwrap();
         assert_eq!(iso19794_7::decode_scaling(raw), value, "{value}");
     }
-    assert_eq!(iso19794_7::encode_scaling(0.0), None);
-    assert_eq!(iso19794_7::encode_scaling(2f64.powi(17)), None);
+    for unencodable in [0.0, -1.0, f64::NAN, f64::INFINITY, 2f64.powi(17)] {
+        assert_eq!(
+            iso19794_7::encode_scaling(unencodable),
+            None,
+            "{unencodable}"
+        );
+    }
 }
 
 #[test]
@@ -801,6 +806,18 @@ fn iso_quality_uses_millimetres_or_raw_units() {
         },
         "biometric_data: the ink spans 9 units on its longer side (at least 10 units needed)"
     );
+    // A constant channel's value is its mean, or 0 without one.
+    let mut samples = Vec::new();
+    for i in 0..20i32 {
+        samples.extend_from_slice(&be16(i * 2));
+        samples.extend_from_slice(&be16(i * 11));
+    }
+    for (y_desc, y) in [(vec![0x04], 0.0), ([&[0x14][..], &be16(-7)].concat(), -7.0)] {
+        let record = Record::header(X | Y | T, &[&[0x00], &y_desc, &[0x00]]).body(0, 20, &samples);
+        let (capture, _) = validate(&record).unwrap();
+        assert_eq!(capture.strokes[0].y, vec![y; 20], "{y_desc:?}");
+        assert_eq!(capture.strokes[0].x[19], 38.0);
+    }
 }
 
 // ---- conversion ---------------------------------------------------------------------------------
