@@ -537,6 +537,9 @@ fn scaling_values_decode_as_the_standard_says() {
         let raw = iso19794_7::encode_scaling(value).unwrap();
         assert_eq!(iso19794_7::decode_scaling(raw), value, "{value}");
     }
+    // Just below a power of two, the fraction rounds up into the next exponent.
+    let nearly_two = iso19794_7::encode_scaling(2.0 - 1e-6).unwrap();
+    assert_eq!(iso19794_7::decode_scaling(nearly_two), 2.0);
     for unencodable in [0.0, -1.0, f64::NAN, f64::INFINITY, 2f64.powi(17)] {
         assert_eq!(
             iso19794_7::encode_scaling(unencodable),
