@@ -113,6 +113,19 @@ pub async fn commit_at_the_expected_version_replaces_the_sign_and_appends_the_ev
     );
 }
 
+/// A store that fails for another reason than a lost race (a missing table, a broken disk):
+/// creating and committing are store errors, never conflicts (a conflict is retried as a race).
+pub async fn failures_that_are_not_races_are_store_errors<S: SignAdmin>(broken: &S) {
+    let sign = new_sign("acme");
+    let created = broken.create_sign(&sign).await;
+    assert!(matches!(created, Err(CommitError::Store(_))), "{created:?}");
+    let committed = broken.commit(&preview_update(&sign, "i1")).await;
+    assert!(
+        matches!(committed, Err(CommitError::Store(_))),
+        "{committed:?}"
+    );
+}
+
 pub async fn commit_at_a_stale_version_conflicts_and_writes_nothing<S: SignAdmin>(store: &S) {
     let sign = new_sign("acme");
     store.create_sign(&sign).await.unwrap();

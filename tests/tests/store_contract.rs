@@ -119,6 +119,17 @@ async fn s3() -> (biosign_shared::store::s3::S3BlobStore, ()) {
     (biosign_e2e::fresh_aws_stores(None).await.1, ())
 }
 
+/// DynamoDB answering for a table that does not exist.
+#[tokio::test]
+async fn dynamodb_failures_that_are_not_races_are_store_errors() {
+    let (signs, ()) = dynamodb().await;
+    let missing = biosign_shared::store::dynamo::DynamoSignStore::new(
+        signs.client().clone(),
+        format!("{}-missing", signs.table()),
+    );
+    contract::failures_that_are_not_races_are_store_errors(&missing).await;
+}
+
 sign_store_suite!(memory_signs, memory());
 sign_store_suite!(embedded_signs, embedded());
 sign_store_suite!(dynamodb_signs, dynamodb());
