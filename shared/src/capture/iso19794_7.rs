@@ -235,9 +235,10 @@ fn read_description(reader: &mut Reader<'_>, channel: Channel) -> Result<Descrip
             i32::from(u16::from_be_bytes([bytes[0], bytes[1]]))
         })
     };
+    // The linear-component-removed flag is not read: the values are checked as they are, with
+    // or without their trend, so it would change nothing here (`write` can still set it).
     let mut description = Description {
         constant: flags & preamble::CONSTANT != 0,
-        linear_component_removed: flags & preamble::LINEAR_COMPONENT_REMOVED != 0,
         ..Description::default()
     };
     if flags & preamble::SCALING != 0 {
