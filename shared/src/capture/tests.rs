@@ -727,6 +727,10 @@ fn truncated_and_inconsistent_records_name_the_byte() {
             "byte 15: 100001 samples (at most 100000)",
         ),
         (
+            xyt(&[], 100_000),
+            "byte 18: the record ends inside sample 0 of 100000 (6 bytes each)",
+        ),
+        (
             {
                 let mut samples = xyt_samples(20, 0, 1, 11, |_| None);
                 samples[4 + 6 * 3..6 + 6 * 3].copy_from_slice(&be16(5));
@@ -758,6 +762,24 @@ fn truncated_and_inconsistent_records_name_the_byte() {
     for (bytes, expected) in cases {
         assert_eq!(iso_invalid(&bytes), format!("biometric_data: {expected}"));
     }
+    // A declared range of one value is a range.
+    let x_desc = [&[0x60][..], &be16(7), &be16(7)].concat();
+    let one_value = Record::header(X | Y | T, &[&x_desc, &[0x00], &[0x00]]).body(
+        0,
+        20,
+        &xyt_samples(20, 7, 0, 11, |_| None),
+    );
+    assert!(validate(&one_value).is_ok());
+    // Every channel constant: samples of no bytes, all at one point.
+    let dt_desc = [&[0x84][..], &[0xbc, 0x80]].concat();
+    let all_constant = Record::header(X | Y | DT, &[&[0x04], &[0x04], &dt_desc]).body(0, 20, &[]);
+    assert_eq!(
+        match validate(&all_constant) {
+            Err(ApiError::Unprocessable(d)) => d,
+            other => panic!("{other:?}"),
+        },
+        "biometric_data: the capture lasts 95 ms (at least 200 ms needed)"
+    );
     // Extended data of the length given is fine.
     let extended = [
         &Record::header(X | Y | T, &[&[0x00], &[0x00], &[0x00]]).body(
