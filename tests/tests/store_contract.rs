@@ -130,6 +130,75 @@ async fn dynamodb_failures_that_are_not_races_are_store_errors() {
     contract::failures_that_are_not_races_are_store_errors(&missing).await;
 }
 
+// What only the embedded store does: its directory's permissions, its schema's migration, and
+// the count `serve` uses to seed a demo sign.
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_embedded_stores_directory_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let mode = |dir: &std::path::Path| std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    let fresh = parent.path().join("fresh");
+    EmbeddedStore::open(&fresh).unwrap();
+    assert_eq!(mode(&fresh), 0o700);
+    let shared = parent.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    EmbeddedStore::open(&shared).unwrap();
+    assert_eq!(
+        mode(&shared),
+        0o700,
+        "an existing directory is narrowed too"
+    );
+}
+
+#[tokio::test]
+async fn an_embedded_database_from_before_blob_write_times_gets_them_as_of_its_opening() {
+    use biosign_shared::store::BlobInventory;
+    let dir = tempfile::tempdir().unwrap();
+    let old = rusqlite::Connection::open(
+        dir.path()
+            .join(biosign_shared::store::embedded::DATABASE_FILE),
+    )
+    .unwrap();
+    old.execute_batch(
+        "CREATE TABLE blobs (key TEXT PRIMARY KEY, bytes BLOB NOT NULL, sha256 TEXT NOT NULL, content_type TEXT NOT NULL);
+         INSERT INTO blobs VALUES ('signs/acme/s/image.png', x'00', 'aa', 'image/png');",
+    )
+    .unwrap();
+    drop(old);
+    let before = biosign_shared::time::now() - chrono::Duration::seconds(1);
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let versions = store.list_versions("signs/").await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].key, "signs/acme/s/image.png");
+    assert!(versions[0].written_at >= before, "{versions:?}");
+    // Opening it again keeps the time it was given.
+    drop(store);
+    let again = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(again.list_versions("signs/").await.unwrap(), versions);
+}
+
+#[tokio::test]
+async fn the_embedded_store_counts_its_signs() {
+    use biosign_shared::store::SignAdmin;
+    let (store, _dir) = embedded().await;
+    assert_eq!(store.count_signs().await.unwrap(), 0);
+    for org in ["acme", "globex"] {
+        let key = biosign_shared::ids::SignKey::new(
+            biosign_shared::ids::OrgId::parse(org).unwrap(),
+            biosign_shared::ids::SignId::new_random(),
+        );
+        let sign = biosign_shared::model::SignRecord::new(biosign_shared::testing::new_sign(
+            key,
+            biosign_shared::time::now(),
+        ));
+        store.create_sign(&sign).await.unwrap();
+    }
+    assert_eq!(store.count_signs().await.unwrap(), 2);
+}
+
 sign_store_suite!(memory_signs, memory());
 sign_store_suite!(embedded_signs, embedded());
 sign_store_suite!(dynamodb_signs, dynamodb());
