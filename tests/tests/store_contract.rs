@@ -181,7 +181,7 @@ async fn an_embedded_database_from_before_blob_write_times_gets_them_as_of_its_o
 }
 
 #[tokio::test]
-async fn the_embedded_store_counts_its_signs() {
+async fn the_embedded_store_counts_its_signs_and_shows_where_it_is() {
     use biosign_shared::store::SignAdmin;
     let (store, _dir) = embedded().await;
     assert_eq!(store.count_signs().await.unwrap(), 0);
@@ -197,6 +197,13 @@ async fn the_embedded_store_counts_its_signs() {
         store.create_sign(&sign).await.unwrap();
     }
     assert_eq!(store.count_signs().await.unwrap(), 2);
+    // What a log shows of it: where it is.
+    let debug = format!("{store:?}");
+    assert!(debug.starts_with("EmbeddedStore {"), "{debug}");
+    assert!(
+        debug.contains(&store.path().display().to_string()),
+        "{debug}"
+    );
 }
 
 sign_store_suite!(memory_signs, memory());
