@@ -629,6 +629,23 @@ fn the_tip_switch_is_one_byte_and_splits_strokes() {
         details.starts_with("biometric_data: byte 180: 23 unexpected bytes after the end of the record (is the tip switch S written in 2 bytes?"),
         "{details}"
     );
+    // A byte too many per sample is no hint without a tip switch in the samples: none, or a
+    // constant one.
+    let one_more = xyt_samples(pattern.len(), 0, 1, 10, |_| None);
+    let one_more = [&one_more[..], &vec![0; pattern.len()]].concat();
+    let cases: [(u16, &[&[u8]], usize); 2] = [
+        (X | Y | T, &[&[0x00], &[0x00], &[0x00]], 156),
+        (X | Y | T | S, &[&[0x00], &[0x00], &[0x00], &[0x04]], 157),
+    ];
+    for (channels, descriptions, end) in cases {
+        let record =
+            Record::header(channels, descriptions).body(0, pattern.len() as u32, &one_more);
+        assert_eq!(
+            iso_invalid(&record),
+            format!("biometric_data: byte {end}: 23 unexpected bytes after the end of the record"),
+            "{channels:#x}"
+        );
+    }
 }
 
 #[test]
