@@ -681,6 +681,20 @@ fn delta_time_with_and_without_a_constant_and_pressure() {
         iso_invalid(&record),
         "biometric_data: byte 67: sample 5: F is 2000, outside the declared maximum 1023"
     );
+
+    // A declared maximum of 0 is no full scale: the default one (65535) applies.
+    let mut samples = Vec::new();
+    for i in 0..20i32 {
+        samples.extend_from_slice(&be16(i * 3));
+        samples.extend_from_slice(&be16(10));
+        samples.extend_from_slice(&be16(i * 12));
+        samples.extend_from_slice(&be16(0));
+    }
+    let zero_max = [&[0x20][..], &be16(0)].concat();
+    let record = Record::header(X | Y | T | F, &[&[0x00], &[0x00], &[0x00], &zero_max])
+        .body(0, 20, &samples);
+    let (capture, _) = validate(&record).unwrap();
+    assert_eq!(capture.strokes[0].p, Some(vec![0.0; 20]));
 }
 
 #[test]
