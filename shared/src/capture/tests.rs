@@ -682,6 +682,32 @@ fn delta_time_with_and_without_a_constant_and_pressure() {
         "biometric_data: byte 67: sample 5: F is 2000, outside the declared maximum 1023"
     );
 
+    // T in units of 2 ms (scaling 500 a second), and both tilt channels, in degrees.
+    const TX: u16 = 0x0010;
+    const TY: u16 = 0x0008;
+    let t_desc = [
+        &[0x80][..],
+        &iso19794_7::encode_scaling(500.0).unwrap().to_be_bytes(),
+    ]
+    .concat();
+    let mut samples = Vec::new();
+    for i in 0..30i32 {
+        for value in [i * 3, 10, i * 5, 30, -20] {
+            samples.extend_from_slice(&be16(value));
+        }
+    }
+    let record = Record::header(
+        X | Y | T | TX | TY,
+        &[&[0x00], &[0x00], &t_desc, &[0x00], &[0x00]],
+    )
+    .body(0, 30, &samples);
+    let (capture, summary) = validate(&record).unwrap();
+    assert_eq!(summary.duration_ms, 290);
+    let stroke = &capture.strokes[0];
+    assert_eq!(&stroke.t[..3], &[0.0, 10.0, 20.0]);
+    assert_eq!(stroke.tilt_x, Some(vec![30.0; 30]));
+    assert_eq!(stroke.tilt_y, Some(vec![-20.0; 30]));
+
     // A declared maximum of 0 is no full scale: the default one (65535) applies.
     let mut samples = Vec::new();
     for i in 0..20i32 {
