@@ -15,7 +15,8 @@ use biosign_shared::time;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-fn new_sign(org: &str) -> SignRecord {
+/// A fresh sign of `org`, as `biosign create-sign` makes it.
+pub fn new_sign(org: &str) -> SignRecord {
     let key = SignKey::new(OrgId::parse(org).unwrap(), SignId::new_random());
     SignRecord::new(testing::new_sign(key, time::now()))
 }

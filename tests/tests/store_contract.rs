@@ -186,15 +186,7 @@ async fn the_embedded_store_counts_its_signs_and_shows_where_it_is() {
     let (store, _dir) = embedded().await;
     assert_eq!(store.count_signs().await.unwrap(), 0);
     for org in ["acme", "globex"] {
-        let key = biosign_shared::ids::SignKey::new(
-            biosign_shared::ids::OrgId::parse(org).unwrap(),
-            biosign_shared::ids::SignId::new_random(),
-        );
-        let sign = biosign_shared::model::SignRecord::new(biosign_shared::testing::new_sign(
-            key,
-            biosign_shared::time::now(),
-        ));
-        store.create_sign(&sign).await.unwrap();
+        store.create_sign(&contract::new_sign(org)).await.unwrap();
     }
     assert_eq!(store.count_signs().await.unwrap(), 2);
     // What a log shows of it: where it is.

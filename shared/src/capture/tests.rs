@@ -151,22 +151,22 @@ fn median_sampling_interval_at_most_50_ms() {
     // Pen-up gaps between strokes are not intervals.
     let gapped = document(vec![line(10, 0.0, 10.0, 2.0), line(10, 5_000.0, 10.0, 2.0)]);
     assert!(check(&gapped).is_ok());
+    // Ten intervals of 50 ms, then `more` of `then` ms.
+    let two_paces = |more: usize, then: f64| {
+        let mut stroke = line(11 + more, 0.0, 50.0, 1.0);
+        for i in 11..11 + more {
+            stroke.t[i] = stroke.t[10] + (i - 10) as f64 * then;
+        }
+        document(vec![stroke])
+    };
     // Even counts: the mean of the two middle intervals.
-    let mut even = line(21, 0.0, 50.0, 1.0);
-    for i in 11..21 {
-        even.t[i] = even.t[10] + (i - 10) as f64 * 52.0;
-    }
     assert_eq!(
-        unprocessable_details(&document(vec![even])),
+        unprocessable_details(&two_paces(10, 52.0)),
         "biometric_data: the median interval between samples is 51 ms (at most 50 ms)"
     );
     // Odd counts: the middle interval itself (ten of 50 ms and eleven of 60 ms: 60, not 55).
-    let mut odd = line(22, 0.0, 50.0, 1.0);
-    for i in 11..22 {
-        odd.t[i] = odd.t[10] + (i - 10) as f64 * 60.0;
-    }
     assert_eq!(
-        unprocessable_details(&document(vec![odd])),
+        unprocessable_details(&two_paces(11, 60.0)),
         "biometric_data: the median interval between samples is 60 ms (at most 50 ms)"
     );
     let dots: Vec<Stroke> = (0..20)

@@ -65,6 +65,10 @@ fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError
         .map_err(|e| StoreError::new(format!("stored item is corrupt: {e}")))
 }
 
+fn from_items<T: serde::de::DeserializeOwned>(items: Vec<Item>) -> Result<Vec<T>, StoreError> {
+    items.into_iter().map(from_item).collect()
+}
+
 impl DynamoSignStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -284,11 +288,7 @@ impl SignAdmin for DynamoSignStore {
             .try_collect()
             .await
             .map_err(|e| sdk_error("Scan", e))?;
-        let signs = items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<SignRecord>, _>>()?;
-        Ok(signs)
+        from_items(items)
     }
 
     async fn list_events(&self, key: &SignKey) -> Result<Vec<EvidenceEvent>, StoreError> {
@@ -308,11 +308,7 @@ impl SignAdmin for DynamoSignStore {
             .try_collect()
             .await
             .map_err(|e| sdk_error("Query", e))?;
-        let events = items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<EvidenceEvent>, _>>()?;
-        Ok(events)
+        from_items(items)
     }
 }
 
