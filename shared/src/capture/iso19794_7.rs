@@ -524,15 +524,16 @@ fn declared_range(d: Description) -> String {
 }
 
 /// Writes a full-format record: `channels` with their descriptions (any order; written in the
-/// standard's), `count` samples whose values `value(sample, channel)` gives for every included,
-/// non-constant channel. No extended data.
+/// standard's; a channel listed twice keeps its first description), `count` samples whose values
+/// `value(sample, channel)` gives for every included, non-constant channel. No extended data.
 pub fn write(
     channels: &[(Channel, Description)],
     count: usize,
     mut value: impl FnMut(usize, Channel) -> i32,
 ) -> Vec<u8> {
     let mut ordered: Vec<(Channel, Description)> = channels.to_vec();
-    ordered.sort_by_key(|(c, _)| *c as usize);
+    ordered.sort_by_key(|(c, _)| *c as usize); // stable: the first of a repeated channel leads
+    ordered.dedup_by_key(|(c, _)| *c as usize);
     let mut out = MAGIC.to_vec();
     let inclusion = ordered.iter().fold(0u16, |bits, (c, _)| bits | c.bit());
     out.extend_from_slice(&inclusion.to_be_bytes());

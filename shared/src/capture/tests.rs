@@ -1011,6 +1011,47 @@ fn the_writer_follows_the_layout() {
     assert_eq!(record, expected);
 }
 
+#[test]
+fn the_writer_sets_every_preamble_flag_it_is_given_and_writes_a_channel_once() {
+    let every_flag = Description {
+        scaling: Some(1.0),
+        min: Some(-2),
+        max: Some(3),
+        mean: Some(1),
+        std: Some(4),
+        constant: true,
+        linear_component_removed: true,
+    };
+    let only_std = Description {
+        std: Some(9),
+        ..Description::default()
+    };
+    let record = iso19794_7::write(
+        &[
+            (Channel::X, every_flag),
+            (Channel::Y, only_std),
+            // Listed twice: the first description is the one written.
+            (Channel::X, Description::default()),
+        ],
+        1,
+        |_, _| 5,
+    );
+    let expected = [
+        &b"SDI\0 10\0"[..],
+        &(X | Y).to_be_bytes(),
+        // X: every flag, then scaling 1, min -2, max 3, mean 1, std 4; constant, so no values.
+        &[
+            0xfe, 0x80, 0x00, 0xff, 0xfe, 0x00, 0x03, 0x00, 0x01, 0x00, 0x04,
+        ],
+        &[0x08, 0x00, 0x09], // Y: std 9
+        &[0x00],             // reserved
+        &[0x00, 0x00, 0x00, 0x01],
+        &[0x00, 0x05], // the one sample: Y only
+    ]
+    .concat();
+    assert_eq!(record, expected);
+}
+
 // ---- properties -----------------------------------------------------------------------------------
 
 mod properties {
