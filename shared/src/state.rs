@@ -448,17 +448,41 @@ mod tests {
             Err(ApiError::Gone(_))
         ));
         s.status = StoredStatus::Cancelled;
-        assert!(matches!(
-            sign(
-                &s,
-                &summary("a"),
-                None,
-                &blob_keys(),
-                &evidence_of("i"),
-                now
-            ),
-            Err(ApiError::Gone(_))
-        ));
+        let refusal = sign(
+            &s,
+            &summary("a"),
+            None,
+            &blob_keys(),
+            &evidence_of("i"),
+            now,
+        );
+        assert!(
+            matches!(&refusal, Err(ApiError::Gone(why)) if why == "sign_id: the sign was cancelled"),
+            "{refusal:?}"
+        );
+    }
+
+    #[test]
+    fn a_cancel_is_a_new_version_without_an_event_and_only_before_the_signature() {
+        let now = crate::time::now();
+        let later = now + Duration::minutes(1);
+        for status in [StoredStatus::Pending, StoredStatus::Previewed] {
+            let mut s = sign_with(vec![], now);
+            s.status = status;
+            s.version = 3;
+            let change = cancel(&s, later).unwrap();
+            assert_eq!(change.sign.status, StoredStatus::Cancelled);
+            assert_eq!(change.sign.cancelled_at, Some(later));
+            // The stores write only over the version a change was decided on: a preview or a
+            // signature decided before the cancel (on version 3) must find 4 and lose the race.
+            assert_eq!(change.sign.version, 4);
+            assert!(change.event.is_none(), "a cancel adds nothing to the chain");
+        }
+        let mut s = sign_with(vec![], now);
+        s.status = StoredStatus::Signed;
+        assert!(matches!(cancel(&s, later), Err(ApiError::Conflict(_))));
+        s.status = StoredStatus::Cancelled;
+        assert!(matches!(cancel(&s, later), Err(ApiError::Gone(_))));
     }
 
     fn token_for(imprint: &str, now: Timestamp) -> TimestampEvidence {
