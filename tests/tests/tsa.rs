@@ -155,3 +155,43 @@ async fn a_changed_token_no_longer_verifies() {
     let error = verify_response(&token.der, SignerTrust::Anchors(&other)).unwrap_err();
     assert!(matches!(error, TsaError::UntrustedSigner(_)), "{error:?}");
 }
+
+#[tokio::test]
+async fn granted_with_modifications_is_granted_and_every_other_status_is_refused() {
+    let tsa = LoopbackTsa::start().await;
+    let digest = imprint("status");
+    let token = client(&tsa.url, &tsa.ca_pem())
+        .request(digest)
+        .await
+        .unwrap();
+    // The PKIStatusInfo leads the response, outside the signed token: `SEQUENCE { INTEGER 0 }`.
+    let granted = [0x30, 0x03, 0x02, 0x01, 0x00];
+    let at = token
+        .der
+        .windows(granted.len())
+        .position(|w| w == granted)
+        .expect("the response starts with its status")
+        + granted.len()
+        - 1;
+    let with_status = |status: u8| {
+        let mut der = token.der.to_vec();
+        der[at] = status;
+        der
+    };
+    // grantedWithMods (1): RFC 3161 has it carry a token like granted (0) does.
+    let facts = verify_response(&with_status(1), SignerTrust::TokenCertificate).unwrap();
+    assert_eq!(facts.imprint, digest);
+    for (status, name) in [
+        (2, "Rejection"),
+        (3, "Waiting"),
+        (4, "RevocationWarning"),
+        (5, "RevocationNotification"),
+    ] {
+        match verify_response(&with_status(status), SignerTrust::TokenCertificate) {
+            Err(TsaError::NotGranted { status, detail }) => {
+                assert_eq!((status.as_str(), detail.as_str()), (name, ""));
+            }
+            other => panic!("status {status}: {other:?}"),
+        }
+    }
+}
