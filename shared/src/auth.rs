@@ -313,6 +313,54 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn each_refused_check_is_named() {
+        let now = chrono::Utc::now().timestamp();
+        let hour_ago = now - 3600;
+        let in_an_hour = now + 3600;
+        for (changes, reason) in [
+            (
+                serde_json::json!({"exp": hour_ago}),
+                "the token has expired",
+            ),
+            (
+                serde_json::json!({"nbf": in_an_hour}),
+                "the token is not valid yet (nbf)",
+            ),
+            (
+                serde_json::json!({"iss": "https://evil.test"}),
+                "the token's issuer is not trusted",
+            ),
+            (
+                serde_json::json!({"aud": "another-api"}),
+                "the token's audience is not this API",
+            ),
+        ] {
+            assert_eq!(
+                refusal(changes.clone()).await,
+                format!("Authorization: {reason}"),
+                "{changes}"
+            );
+        }
+        // One bit of the signature changed: the claims are fine, the signature is not.
+        let mut headers = bearer(serde_json::json!({}));
+        let mut token = headers[AUTHORIZATION].to_str().unwrap().to_owned();
+        let inside = token.len() - 10; // within the signature, clear of base64's padding bits
+        let flipped = if token.as_bytes()[inside] == b'A' {
+            "B"
+        } else {
+            "A"
+        };
+        token.replace_range(inside..=inside, flipped);
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(&token).unwrap());
+        match authenticator().authenticate(&headers).await {
+            Err(ApiError::Unauthorized(d)) => {
+                assert_eq!(d, "Authorization: the token's signature does not verify")
+            }
+            other => panic!("expected a 401, got {other:?}"),
+        }
+    }
+
     #[test]
     fn absent_optional_claims_are_none_and_a_sign_id_claim_limits_to_its_sign() {
         let payload = |v: Value| v.as_object().unwrap().clone();
