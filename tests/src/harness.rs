@@ -18,7 +18,7 @@ use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::embedded::EmbeddedStore;
 use biosign_shared::store::faults::{FaultSwitches, Faulty};
 use biosign_shared::store::s3::S3BlobStore;
-use biosign_shared::store::{BlobStore, SignAdmin};
+use biosign_shared::store::{BlobStore, SignAdmin, SignReader, SignWriter};
 use biosign_shared::testing::test_escrow;
 use biosign_shared::timestamp::TsaClient;
 
@@ -116,6 +116,47 @@ pub type EmbeddedEnv = TestEnv<EmbeddedStore, EmbeddedStore>;
 /// A [`TestEnv`] on DynamoDB and S3 (moto).
 pub type AwsEnv = TestEnv<DynamoSignStore, S3BlobStore>;
 
+/// `biosign serve`'s API over `signs` and `blobs` on a free loopback port, as the tests run it:
+/// the test escrow, tokens from `key`'s JWKS, CORS for `https://app.example`. Returns its base
+/// URL and the sender whose drop stops it.
+pub(crate) async fn serve_api<S, B>(
+    signs: S,
+    blobs: B,
+    key: &DevKey,
+    tsa: Option<TsaClient>,
+    limits: server::ServerLimits,
+) -> (String, tokio::sync::oneshot::Sender<()>)
+where
+    S: SignReader + SignWriter + 'static,
+    B: BlobStore + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base_url = format!("http://{}", listener.local_addr().expect("bound"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let cors = Arc::new(Cors {
+        origins: vec!["https://app.example".into()],
+        allow_loopback: false,
+    });
+    let auth = key.authenticator().expect("dev JWKS");
+    let api = commands::api(
+        signs,
+        blobs,
+        test_escrow(),
+        auth,
+        tsa,
+        &Environment::default(),
+    );
+    tokio::spawn(server::run_with_limits(
+        listener, api, cors, limits, shutdown,
+    ));
+    (base_url, stop)
+}
+
 /// A running server and direct access to the stores behind it (the same stores, with the
 /// server's fault switches).
 pub struct TestEnv<S, B> {
@@ -159,7 +200,6 @@ impl<S: TestSigns, B: TestBlobs> TestEnv<S, B> {
     ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
-        let auth = key.authenticator().expect("dev JWKS");
         let switches = Arc::new(FaultSwitches::default());
         let Stores { signs, blobs } = backend.open(data_dir.path()).await;
         let stores = Stores {
@@ -172,29 +212,14 @@ impl<S: TestSigns, B: TestBlobs> TestEnv<S, B> {
                 switches: Arc::clone(&switches),
             },
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        let cors = Arc::new(Cors {
-            origins: vec!["https://app.example".into()],
-            allow_loopback: false,
-        });
-        let api = commands::api(
+        let (base_url, stop) = serve_api(
             stores.signs.clone(),
             stores.blobs.clone(),
-            test_escrow(),
-            auth,
+            &key,
             tsa,
-            &Environment::default(),
-        );
-        tokio::spawn(server::run_with_limits(
-            listener, api, cors, limits, shutdown,
-        ));
+            limits,
+        )
+        .await;
         Self {
             base_url,
             http: reqwest::Client::new(),

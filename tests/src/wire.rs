@@ -5,10 +5,8 @@
 
 use std::sync::Arc;
 
-use biosign::commands;
 use biosign::devkey::DevKey;
-use biosign::environment::Environment;
-use biosign::server::{self, Cors};
+use biosign::server;
 use biosign::stores::Stores;
 use biosign::sweep::{self, SweepOptions, SweepReport};
 use biosign_shared::aws;
@@ -16,11 +14,11 @@ use biosign_shared::store::dynamo::DynamoSignStore;
 use biosign_shared::store::faults::{FaultSwitches, Faulty};
 use biosign_shared::store::s3::S3BlobStore;
 use biosign_shared::store::{BlobInventory, BlobVersion};
-use biosign_shared::testing::test_escrow;
 use biosign_shared::timestamp::TsaClient;
 
 use crate::AwsEnv;
 use crate::fault_proxy::FaultProxy;
+use crate::harness::serve_api;
 
 /// Set by `scripts/test` to a moto of the wire tests' own, so that the rest of the suite's load
 /// does not slow the calls the proxy times; without it, the shared moto is used.
@@ -100,7 +98,6 @@ impl AwsEnv {
     ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
-        let auth = key.authenticator().expect("dev JWKS");
         let switches = Arc::new(FaultSwitches::default());
         let sdk = aws::load_config_at(&proxy.url()).await;
         let served_signs = DynamoSignStore::new(
@@ -112,27 +109,14 @@ impl AwsEnv {
             aws.blobs.bucket(),
             aws.blobs.kms_key_id().map(str::to_owned),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base_url = format!("http://{}", listener.local_addr().expect("bound"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        let cors = Arc::new(Cors {
-            origins: vec!["https://app.example".into()],
-            allow_loopback: false,
-        });
-        let api = commands::api(
+        let (base_url, stop) = serve_api(
             served_signs,
             served_blobs,
-            test_escrow(),
-            auth,
+            &key,
             tsa,
-            &Environment::default(),
-        );
-        tokio::spawn(server::run(listener, api, cors, shutdown));
+            server::ServerLimits::default(),
+        )
+        .await;
         Self {
             base_url,
             http: reqwest::Client::new(),
