@@ -342,7 +342,7 @@ mod tests {
                 "{changes}"
             );
         }
-        // One bit of the signature changed: the claims are fine, the signature is not.
+        // One character of the signature changed: the claims are fine, the signature is not.
         let mut headers = bearer(serde_json::json!({}));
         let mut token = headers[AUTHORIZATION].to_str().unwrap().to_owned();
         let inside = token.len() - 10; // within the signature, clear of base64's padding bits
