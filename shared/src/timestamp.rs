@@ -955,6 +955,173 @@ mod tests {
         }
     }
 
+    /// A certificate of `shared/tests/fixtures/tsa/` (made by its `make.sh`).
+    fn fixture(name: &str) -> Certificate {
+        let path = format!(
+            "{}/tests/fixtures/tsa/{name}.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let pem = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        TrustedCerts::from_pem(&pem).unwrap().certs.remove(0)
+    }
+
+    fn trusting(names: &[&str]) -> TrustedCerts {
+        TrustedCerts {
+            certs: names.iter().map(|name| fixture(name)).collect(),
+        }
+    }
+
+    fn untrusted(checked: Result<(), TsaError>) -> String {
+        match checked {
+            Err(TsaError::UntrustedSigner(why)) => why,
+            other => panic!("expected an untrusted signer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signer_certificate_is_for_timestamping_alone_and_says_so_critically() {
+        assert_eq!(
+            check_time_stamping_usage(&fixture("tsa-under-intermediate")),
+            Ok(())
+        );
+        for name in [
+            "eku-not-critical",
+            "eku-two-usages",
+            "eku-other-usage",
+            "eku-absent",
+        ] {
+            assert_eq!(
+                untrusted(check_time_stamping_usage(&fixture(name))),
+                "the signer certificate is not for timestamping (critical extendedKeyUsage timeStamping)",
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_certificate_is_valid_from_its_first_second_to_its_last() {
+        let cert = fixture("root");
+        let validity = cert.tbs_certificate.validity;
+        let at = |bound: cms::cert::x509::time::Time, offset: i64| {
+            DateTime::from_timestamp(bound.to_unix_duration().as_secs() as i64 + offset, 0).unwrap()
+        };
+        assert_eq!(check_validity(&cert, at(validity.not_before, 0)), Ok(()));
+        assert_eq!(check_validity(&cert, at(validity.not_after, 0)), Ok(()));
+        for outside in [at(validity.not_before, -1), at(validity.not_after, 1)] {
+            assert_eq!(
+                untrusted(check_validity(&cert, outside)),
+                "CN=biosign fixture root was not valid at the token's time"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signer_is_trusted_through_valid_ca_certificates_up_to_an_anchor() {
+        let now = crate::time::now();
+        let signer = fixture("tsa-under-intermediate");
+        let intermediate = fixture("intermediate");
+        let root = fixture("root");
+        // Through the token's intermediate CA to the trusted root, or trusting the intermediate.
+        let root_only = trusting(&["root"]);
+        assert_eq!(
+            check_chain(&signer, &[&intermediate], &root_only, now),
+            Ok(())
+        );
+        assert_eq!(
+            check_chain(&signer, &[], &trusting(&["intermediate"]), now),
+            Ok(())
+        );
+        assert_eq!(
+            check_chain(&signer, &[], &trusting(&["root", "intermediate"]), now),
+            Ok(())
+        );
+        // A missing link, and a chain that reaches only an untrusted root (which must not be
+        // taken as its own issuer).
+        assert_eq!(
+            untrusted(check_chain(&signer, &[], &root_only, now)),
+            "no trusted certificate issued CN=tsa under the intermediate"
+        );
+        assert_eq!(
+            untrusted(check_chain(
+                &signer,
+                &[&intermediate, &root],
+                &trusting(&["eku-absent"]),
+                now
+            )),
+            "no trusted certificate issued CN=biosign fixture root"
+        );
+        // Every certificate of the path must be valid at the token's time.
+        let in_two_centuries = now + chrono::Duration::days(365 * 200);
+        assert_eq!(
+            untrusted(check_chain(
+                &signer,
+                &[&intermediate],
+                &root_only,
+                in_two_centuries
+            )),
+            "CN=tsa under the intermediate was not valid at the token's time"
+        );
+        // An issuer that is not a CA issues nothing, unless it is trusted itself.
+        let under_not_a_ca = fixture("tsa-under-not-a-ca");
+        let not_a_ca = fixture("not-a-ca");
+        assert_eq!(
+            untrusted(check_chain(&under_not_a_ca, &[&not_a_ca], &root_only, now)),
+            "CN=biosign fixture not a CA is not a CA"
+        );
+        assert_eq!(
+            check_chain(&under_not_a_ca, &[], &trusting(&["not-a-ca"]), now),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_signer_is_found_by_its_key_identifier_or_its_issuer_and_serial() {
+        let signer = fixture("tsa-under-intermediate");
+        let other = fixture("intermediate");
+        let key_id = extension::<SubjectKeyIdentifier>(&signer, oid::SUBJECT_KEY_IDENTIFIER)
+            .unwrap()
+            .expect("the fixture has a subjectKeyIdentifier");
+        let by_key_id = SignerIdentifier::SubjectKeyIdentifier(key_id);
+        let by_serial = SignerIdentifier::IssuerAndSerialNumber(cms::cert::IssuerAndSerialNumber {
+            issuer: signer.tbs_certificate.issuer.clone(),
+            serial_number: signer.tbs_certificate.serial_number.clone(),
+        });
+        for sid in [&by_key_id, &by_serial] {
+            let found = find_signer(sid, &[&other, &signer], SignerTrust::TokenCertificate);
+            assert_eq!(found, Ok(&signer), "{sid:?}");
+        }
+        // Another certificate of the same issuer is not the one with that serial number.
+        let sibling = fixture("not-a-ca"); // issued by the root, as `other` is
+        let sibling_by_serial =
+            SignerIdentifier::IssuerAndSerialNumber(cms::cert::IssuerAndSerialNumber {
+                issuer: sibling.tbs_certificate.issuer.clone(),
+                serial_number: sibling.tbs_certificate.serial_number.clone(),
+            });
+        assert_eq!(
+            find_signer(
+                &sibling_by_serial,
+                &[&other, &sibling],
+                SignerTrust::TokenCertificate
+            ),
+            Ok(&sibling)
+        );
+        // Not in the token: among the trusted certificates, if the caller trusts some.
+        let trusted = trusting(&["tsa-under-intermediate"]);
+        assert_eq!(
+            find_signer(&by_key_id, &[&other], SignerTrust::Anchors(&trusted)),
+            Ok(&trusted.certs[0])
+        );
+        assert!(matches!(
+            find_signer(&by_key_id, &[&other], SignerTrust::TokenCertificate),
+            Err(TsaError::Malformed(_))
+        ));
+        let root_only = trusting(&["root"]);
+        assert!(matches!(
+            find_signer(&by_key_id, &[&other], SignerTrust::Anchors(&root_only)),
+            Err(TsaError::UntrustedSigner(_))
+        ));
+    }
+
     #[test]
     fn urls_must_be_https_or_loopback_http() {
         let ok = [
