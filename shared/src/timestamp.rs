@@ -1050,6 +1050,22 @@ mod tests {
             )),
             "no trusted certificate issued CN=biosign fixture root"
         );
+        // The issuer is the certificate whose key signed, not one with the issuer's name; and the
+        // impostor, if the token carries it, chains to nothing trusted.
+        let impostors_signer = fixture("tsa-under-impostor");
+        assert_eq!(
+            untrusted(check_chain(&impostors_signer, &[], &root_only, now)),
+            "no trusted certificate issued CN=tsa under an impostor"
+        );
+        assert_eq!(
+            untrusted(check_chain(
+                &impostors_signer,
+                &[&fixture("impostor-root")],
+                &root_only,
+                now
+            )),
+            "no trusted certificate issued CN=biosign fixture root"
+        );
         // Every certificate of the path must be valid at the token's time.
         let in_two_centuries = now + chrono::Duration::days(365 * 200);
         assert_eq!(
