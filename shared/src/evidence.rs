@@ -319,6 +319,93 @@ mod tests {
         }
     }
 
+    #[test]
+    fn events_record_what_they_witness() {
+        let (sign, _) = linked(&[]);
+        let evidence = RequestEvidence {
+            installation_id: "inst-7".into(),
+            fingerprint: "fp-7".into(),
+            location: None,
+            client_ip: Some("203.0.113.7".into()),
+            user_agent: Some("tablet".into()),
+            request_id: "req-7".into(),
+        };
+        let summary = SignatureSummary {
+            image_sha256: "a".repeat(64),
+            biometric_data_sha256: "b".repeat(64),
+            image_format: crate::model::ImageFormat::Png,
+            image_width: 300,
+            image_height: 100,
+            biometric: crate::capture::BiometricSummary {
+                format: crate::capture::Format::Sigdata1,
+                strokes: 2,
+                samples: 40,
+                duration_ms: 900,
+                pressure: true,
+                pointer_type: Some(crate::capture::PointerType::Pen),
+            },
+        };
+        let now = time::now();
+        let event = EvidenceEvent::next_for(
+            &sign,
+            EventType::Sign,
+            &evidence,
+            Some(summary.clone()),
+            now,
+        );
+        assert_eq!(
+            (
+                event.installation_id.as_deref(),
+                event.fingerprint.as_deref(),
+                event.client_ip.as_deref(),
+                event.user_agent.as_deref(),
+                event.request_id.as_deref(),
+            ),
+            (
+                Some("inst-7"),
+                Some("fp-7"),
+                Some("203.0.113.7"),
+                Some("tablet"),
+                Some("req-7")
+            )
+        );
+        assert_eq!(event.signature, Some(summary));
+        assert_eq!((event.seq, event.event_type), (1, EventType::Sign));
+
+        let token = TimestampEvidence {
+            token_sha256: "c".repeat(64),
+            gen_time: now,
+            tsa_name: "CN=tsa".into(),
+            imprint: "d".repeat(64),
+        };
+        let event = EvidenceEvent::timestamp_for(&sign, &token, now);
+        assert_eq!(event.token_sha256, Some(token.token_sha256));
+        assert_eq!(event.gen_time, Some(now));
+        assert_eq!(event.tsa_name.as_deref(), Some("CN=tsa"));
+        assert_eq!(event.imprint, Some(token.imprint));
+        assert_eq!(
+            event.installation_id, None,
+            "a timestamp witnesses no request"
+        );
+    }
+
+    #[test]
+    fn an_event_of_another_sign_or_org_breaks_the_chain() {
+        let (sign, events) = linked(&[EventType::Preview, EventType::Sign]);
+        let mut other_sign = events.clone();
+        other_sign[0].sign_id = SignId::new_random();
+        let mut other_org = events;
+        other_org[1].org_id = OrgId::parse("globex").unwrap();
+        for (events, seq) in [(other_sign, 1), (other_org, 2)] {
+            assert_eq!(
+                verify_chain(&sign, &events),
+                ChainCheck::Broken {
+                    reason: format!("event {seq} belongs to another sign")
+                }
+            );
+        }
+    }
+
     /// Correctly linked chains whose events break the lifecycle: each is refused, naming the
     /// event and what is wrong with it.
     #[test]
