@@ -1139,6 +1139,82 @@ mod tests {
     }
 
     #[test]
+    fn the_signing_certificate_attribute_must_name_the_signer_by_its_hash() {
+        let signer = fixture("tsa-under-intermediate");
+        let other = fixture("intermediate");
+        let der = |cert: &Certificate| cert.to_der().unwrap();
+        // SigningCertificate(V2) { certs: [ESSCertID(v2) { hashAlgorithm, certHash }] }, as Any.
+        let attribute = |alg: Option<ObjectIdentifier>, hash: Vec<u8>| {
+            let value = SigningCertificate {
+                certs: vec![EssCertId {
+                    hash_algorithm: alg.map(|oid| AlgorithmIdentifierOwned {
+                        oid,
+                        parameters: None,
+                    }),
+                    cert_hash: OctetString::new(hash).unwrap(),
+                    issuer_serial: None,
+                }],
+                policies: None,
+            };
+            Any::from_der(&value.to_der().unwrap()).unwrap()
+        };
+        let sha256 = |c: &Certificate| Sha256::digest(der(c)).to_vec();
+        let sha1 = |c: &Certificate| {
+            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der(c))
+                .as_ref()
+                .to_vec()
+        };
+        let v2_default = attribute(None, sha256(&signer));
+        let v2_sha384 = attribute(Some(oid::SHA384), Sha384::digest(der(&signer)).to_vec());
+        let v2_other = attribute(None, sha256(&other));
+        let v1 = attribute(None, sha1(&signer));
+        let v1_other = attribute(None, sha1(&other));
+        let names_another = Err(TsaError::BadSignature(
+            "the signing-certificate attribute names another certificate".into(),
+        ));
+        // V2 (SHA-256 by default, or the algorithm it names) is read when present, else V1.
+        for (v2, v1, expected) in [
+            (Some(&v2_default), None, Ok(())),
+            (Some(&v2_sha384), None, Ok(())),
+            (Some(&v2_default), Some(&v1_other), Ok(())),
+            (Some(&v2_other), None, names_another.clone()),
+            (Some(&v2_other), Some(&v1), names_another.clone()),
+            (None, Some(&v1), Ok(())),
+            (None, Some(&v1_other), names_another.clone()),
+            (
+                None,
+                None,
+                Err(TsaError::Malformed(
+                    "no signing-certificate attribute names the signer".into(),
+                )),
+            ),
+        ] {
+            assert_eq!(
+                check_signing_certificate_attribute(&signer, v2, v1),
+                expected,
+                "v2 {v2:?}, v1 {v1:?}"
+            );
+        }
+        let empty = Any::from_der(
+            &SigningCertificate {
+                certs: vec![],
+                policies: None,
+            }
+            .to_der()
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            check_signing_certificate_attribute(&signer, Some(&empty), None),
+            Err(TsaError::Malformed("empty signingCertificateV2".into()))
+        );
+        assert_eq!(
+            check_signing_certificate_attribute(&signer, None, Some(&empty)),
+            Err(TsaError::Malformed("empty signingCertificate".into()))
+        );
+    }
+
+    #[test]
     fn urls_must_be_https_or_loopback_http() {
         let ok = [
             "https://tsa.example/tsr",
