@@ -5,7 +5,10 @@ use std::path::Path;
 
 use biosign_e2e::tsa::{LoopbackTsa, TsaKey, TsaMode, unused_loopback_url};
 use biosign_shared::timestamp::{SignerTrust, TrustedCerts, TsaClient, TsaError, verify_response};
+use cms::signed_data::SignedData;
+use der::Decode;
 use sha2::{Digest, Sha256};
+use x509_tsp::TimeStampResp;
 
 fn client(url: &str, trusted: &Path) -> TsaClient {
     let trusted = TrustedCerts::load(trusted).expect("the TSA's PEM reads");
@@ -193,5 +196,54 @@ async fn granted_with_modifications_is_granted_and_every_other_status_is_refused
             }
             other => panic!("status {status}: {other:?}"),
         }
+    }
+}
+
+#[tokio::test]
+async fn a_token_whose_signature_is_changed_is_refused() {
+    for key in [TsaKey::Rsa, TsaKey::EcdsaP256] {
+        let tsa = LoopbackTsa::start_with(key).await;
+        let digest = imprint(&format!("signature {key:?}"));
+        let token = client(&tsa.url, &tsa.ca_pem())
+            .request(digest)
+            .await
+            .unwrap();
+        // The SignerInfo's signature value, found in the response's bytes; one bit of it flipped.
+        // The signed attributes, the TSTInfo and its digest are untouched.
+        let response = TimeStampResp::from_der(&token.der).unwrap();
+        let signed: SignedData = response
+            .time_stamp_token
+            .expect("a granted response has a token")
+            .content
+            .decode_as()
+            .unwrap();
+        let signature = signed
+            .signer_infos
+            .0
+            .iter()
+            .next()
+            .unwrap()
+            .signature
+            .as_bytes();
+        let at = token
+            .der
+            .windows(signature.len())
+            .position(|w| w == signature)
+            .expect("the signature is in the response")
+            + signature.len() / 2;
+        let mut changed = token.der.to_vec();
+        changed[at] ^= 0x10;
+        let trusted = TrustedCerts::load(&tsa.ca_pem()).unwrap();
+        for trust in [
+            SignerTrust::TokenCertificate,
+            SignerTrust::Anchors(&trusted),
+        ] {
+            assert_eq!(
+                verify_response(&changed, trust).unwrap_err(),
+                TsaError::BadSignature("the signature does not match the key".into()),
+                "{key:?}"
+            );
+        }
+        assert!(tsa.openssl_verify(&changed, &hex::encode(digest)).is_err());
     }
 }
