@@ -1215,6 +1215,220 @@ mod tests {
     }
 
     #[test]
+    fn signatures_verify_under_the_algorithms_tokens_use_and_no_other() {
+        use ring::rand::SystemRandom;
+        use ring::signature as sig;
+        let rng = SystemRandom::new();
+        // The message the fixtures' ECDSA signatures sign.
+        let message = b"the signed attributes";
+        let alg = |oid: ObjectIdentifier, parameters: Option<Any>| AlgorithmIdentifierOwned {
+            oid,
+            parameters,
+        };
+        let pem = |text: &str| der::pem::decode_vec(text.as_bytes()).unwrap().1;
+        // RSA: the escrow fixture's key and its certificate's public key.
+        let rsa = sig::RsaKeyPair::from_pkcs8(&pem(include_str!(
+            "../tests/fixtures/escrow/rsa2048.key.pem"
+        )))
+        .unwrap();
+        let rsa_key = Certificate::from_der(&pem(include_str!(
+            "../tests/fixtures/escrow/rsa2048.crt.pem"
+        )))
+        .unwrap()
+        .tbs_certificate
+        .subject_public_key_info;
+        let rsa_signed = |padding: &'static dyn sig::RsaEncoding| {
+            let mut signature = vec![0; rsa.public().modulus_len()];
+            rsa.sign(padding, &rng, message, &mut signature).unwrap();
+            signature
+        };
+        // ECDSA: a P-256 and a P-384 key, each signature made with either hash (make.sh).
+        let ec_key = |text: &str| SubjectPublicKeyInfoOwned::from_der(&pem(text)).unwrap();
+        let p256_key = ec_key(include_str!("../tests/fixtures/tsa/ecdsa-p256.pub.pem"));
+        let p384_key = ec_key(include_str!("../tests/fixtures/tsa/ecdsa-p384.pub.pem"));
+        let p256_sha256 = include_bytes!("../tests/fixtures/tsa/ecdsa-p256-sha256.sig").to_vec();
+        let p256_sha384 = include_bytes!("../tests/fixtures/tsa/ecdsa-p256-sha384.sig").to_vec();
+        let p384_sha256 = include_bytes!("../tests/fixtures/tsa/ecdsa-p384-sha256.sig").to_vec();
+        let p384_sha384 = include_bytes!("../tests/fixtures/tsa/ecdsa-p384-sha384.sig").to_vec();
+        // RSASSA-PSS parameters: hash, MGF1 with `mgf_hash`, salt length, trailer field.
+        let pss = |hash: ObjectIdentifier, mgf: ObjectIdentifier, mgf_hash, salt, trailer| {
+            let params = PssParams {
+                hash: Some(alg(hash, None)),
+                mask_gen: Some(alg(
+                    mgf,
+                    Some(Any::encode_from(&alg(mgf_hash, None)).unwrap()),
+                )),
+                salt_length: Some(salt),
+                trailer_field: trailer,
+            };
+            alg(
+                oid::RSASSA_PSS,
+                Some(Any::from_der(&params.to_der().unwrap()).unwrap()),
+            )
+        };
+        let good_pss = pss(oid::SHA256, oid::MGF1, oid::SHA256, 32, Some(1));
+
+        let rsa_sha256 = rsa_signed(&sig::RSA_PKCS1_SHA256);
+        let rsa_sha384 = rsa_signed(&sig::RSA_PKCS1_SHA384);
+        let rsa_pss = rsa_signed(&sig::RSA_PSS_SHA256);
+        let verifies = [
+            (
+                &rsa_key,
+                alg(oid::SHA256_WITH_RSA, None),
+                None,
+                rsa_sha256.clone(),
+            ),
+            (
+                &rsa_key,
+                alg(oid::SHA384_WITH_RSA, None),
+                None,
+                rsa_sha384.clone(),
+            ),
+            (
+                &rsa_key,
+                alg(oid::SHA512_WITH_RSA, None),
+                None,
+                rsa_signed(&sig::RSA_PKCS1_SHA512),
+            ),
+            // rsaEncryption as the signature algorithm: the digest algorithm says which hash.
+            (
+                &rsa_key,
+                alg(oid::RSA_ENCRYPTION, None),
+                Some(DigestAlg::Sha384),
+                rsa_sha384.clone(),
+            ),
+            (&rsa_key, good_pss.clone(), None, rsa_pss.clone()),
+            (
+                &p256_key,
+                alg(oid::ECDSA_WITH_SHA256, None),
+                None,
+                p256_sha256.clone(),
+            ),
+            (
+                &p256_key,
+                alg(oid::ECDSA_WITH_SHA384, None),
+                None,
+                p256_sha384.clone(),
+            ),
+            (
+                &p384_key,
+                alg(oid::ECDSA_WITH_SHA256, None),
+                None,
+                p384_sha256.clone(),
+            ),
+            (
+                &p384_key,
+                alg(oid::ECDSA_WITH_SHA384, None),
+                None,
+                p384_sha384.clone(),
+            ),
+            // id-ecPublicKey as the signature algorithm: the digest algorithm says which hash.
+            (
+                &p384_key,
+                alg(oid::EC_PUBLIC_KEY, None),
+                Some(DigestAlg::Sha384),
+                p384_sha384.clone(),
+            ),
+        ];
+        for (key, algorithm, digest, signature) in &verifies {
+            assert_eq!(
+                verify_signature(key, algorithm, *digest, message, signature),
+                Ok(()),
+                "{} with {}",
+                key.algorithm.oid,
+                algorithm.oid
+            );
+            assert_eq!(
+                verify_signature(key, algorithm, *digest, b"other attributes", signature),
+                Err(TsaError::BadSignature(
+                    "the signature does not match the key".into()
+                )),
+                "{} with {}",
+                key.algorithm.oid,
+                algorithm.oid
+            );
+        }
+        // Refused before any signature is checked: an algorithm that is not the key's, one
+        // that needs a digest algorithm and has none, PSS parameters other than the hash's own.
+        let unsupported = [
+            (
+                &p256_key,
+                alg(oid::SHA256_WITH_RSA, None),
+                None,
+                &rsa_sha256,
+            ),
+            (
+                &p256_key,
+                alg(oid::SHA384_WITH_RSA, None),
+                None,
+                &rsa_sha384,
+            ),
+            (
+                &p256_key,
+                alg(oid::SHA512_WITH_RSA, None),
+                None,
+                &rsa_sha256,
+            ),
+            (
+                &p256_key,
+                alg(oid::RSA_ENCRYPTION, None),
+                Some(DigestAlg::Sha256),
+                &rsa_sha256,
+            ),
+            (&p256_key, good_pss.clone(), None, &rsa_pss),
+            (
+                &rsa_key,
+                alg(oid::ECDSA_WITH_SHA256, None),
+                None,
+                &p256_sha384,
+            ),
+            (&rsa_key, alg(oid::RSA_ENCRYPTION, None), None, &rsa_sha256),
+            (&p384_key, alg(oid::EC_PUBLIC_KEY, None), None, &p384_sha384),
+            (
+                &p256_key,
+                alg(oid::EC_PUBLIC_KEY, None),
+                Some(DigestAlg::Sha512),
+                &p256_sha384,
+            ),
+            (&rsa_key, alg(oid::SHA256, None), None, &rsa_sha256),
+            (&rsa_key, alg(oid::RSASSA_PSS, None), None, &rsa_pss),
+            (
+                &rsa_key,
+                pss(oid::SHA256, oid::MGF1, oid::SHA384, 32, None),
+                None,
+                &rsa_pss,
+            ),
+            (
+                &rsa_key,
+                pss(oid::SHA256, oid::SHA256, oid::SHA256, 32, None),
+                None,
+                &rsa_pss,
+            ),
+            (
+                &rsa_key,
+                pss(oid::SHA256, oid::MGF1, oid::SHA256, 20, None),
+                None,
+                &rsa_pss,
+            ),
+            (
+                &rsa_key,
+                pss(oid::SHA256, oid::MGF1, oid::SHA256, 32, Some(2)),
+                None,
+                &rsa_pss,
+            ),
+        ];
+        for (key, algorithm, digest, signature) in unsupported {
+            let checked = verify_signature(key, &algorithm, digest, message, signature);
+            assert!(
+                matches!(checked, Err(TsaError::Unsupported(_))),
+                "{} with {}: {checked:?}",
+                key.algorithm.oid,
+                algorithm.oid
+            );
+        }
+    }
+
+    #[test]
     fn urls_must_be_https_or_loopback_http() {
         let ok = [
             "https://tsa.example/tsr",
