@@ -1429,6 +1429,26 @@ mod tests {
     }
 
     #[test]
+    fn a_client_shows_its_url_and_how_many_certificates_it_trusts() {
+        let trusted = TrustedCerts::from_pem(
+            [
+                include_str!("../tests/fixtures/tsa/root.pem"),
+                include_str!("../tests/fixtures/tsa/intermediate.pem"),
+            ]
+            .concat()
+            .as_bytes(),
+        )
+        .unwrap();
+        let client = TsaClient::new("https://tsa.example/tsr", trusted).unwrap();
+        assert_eq!(client.url(), "https://tsa.example/tsr");
+        assert_eq!(client.trusted().len(), 2);
+        assert_eq!(
+            format!("{client:?}"),
+            r#"TsaClient { url: "https://tsa.example/tsr", trusted: 2 }"#
+        );
+    }
+
+    #[test]
     fn urls_must_be_https_or_loopback_http() {
         let ok = [
             "https://tsa.example/tsr",
@@ -1483,7 +1503,14 @@ mod tests {
     fn a_request_is_der_with_sha256_imprint_nonce_and_cert_req() {
         let imprint = [7u8; 32];
         let nonce = random_nonce().unwrap();
-        assert_eq!(nonce[0] & 0xc0, 0x40, "positive and minimal");
+        // Every nonce is positive and minimal (a random first byte would be neither half the time).
+        for _ in 0..64 {
+            assert_eq!(
+                random_nonce().unwrap()[0] & 0xc0,
+                0x40,
+                "positive and minimal"
+            );
+        }
         let der = build_request(&imprint, &nonce).unwrap();
         let parsed = TimeStampReq::from_der(&der).unwrap();
         assert_eq!(parsed.message_imprint.hash_algorithm.oid, oid::SHA256);
