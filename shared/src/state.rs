@@ -418,6 +418,19 @@ mod tests {
             ),
             Err(ApiError::Conflict(_))
         ));
+        // The same picture with other pen data, or the same pen data with another picture, is
+        // another signature.
+        for (image, biometric) in [("a", "b"), ("b", "a")] {
+            let other = SignatureSummary {
+                image_sha256: image.into(),
+                biometric_data_sha256: biometric.into(),
+                ..summary("a")
+            };
+            assert!(matches!(
+                sign(&signed, &other, None, &keys, &evidence_of("inst-1"), now),
+                Err(ApiError::Conflict(_))
+            ));
+        }
         // Signed stays signed after expiry: a late identical retry is still a success.
         assert_eq!(
             sign(
