@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use biosign_e2e::tsa::{LoopbackTsa, TsaKey, TsaMode, unused_loopback_url};
-use biosign_shared::timestamp::{SignerTrust, TrustedCerts, TsaClient, TsaError, verify_response};
+use biosign_shared::timestamp::{
+    SignerTrust, Token, TrustedCerts, TsaClient, TsaError, verify_response,
+};
 use cms::signed_data::SignedData;
 use der::Decode;
 use sha2::{Digest, Sha256};
@@ -17,6 +19,16 @@ fn client(url: &str, trusted: &Path) -> TsaClient {
 
 fn imprint(seed: &str) -> [u8; 32] {
     Sha256::digest(seed.as_bytes()).into()
+}
+
+/// A granted token from `tsa` (trusting its CA) for the imprint of `seed`, and that imprint.
+async fn granted(tsa: &LoopbackTsa, seed: &str) -> ([u8; 32], Token) {
+    let digest = imprint(seed);
+    let token = client(&tsa.url, &tsa.ca_pem())
+        .request(digest)
+        .await
+        .unwrap_or_else(|e| panic!("the loopback TSA grants {seed:?}: {e}"));
+    (digest, token)
 }
 
 #[tokio::test]
@@ -137,11 +149,7 @@ async fn https_uses_tls_with_the_system_roots() {
 #[tokio::test]
 async fn a_changed_token_no_longer_verifies() {
     let tsa = LoopbackTsa::start().await;
-    let digest = imprint("tamper");
-    let token = client(&tsa.url, &tsa.ca_pem())
-        .request(digest)
-        .await
-        .unwrap();
+    let (digest, token) = granted(&tsa, "tamper").await;
     // Flip one bit of the imprint inside the TSTInfo: the signed message digest no longer holds.
     let at = token
         .der
@@ -162,11 +170,7 @@ async fn a_changed_token_no_longer_verifies() {
 #[tokio::test]
 async fn granted_with_modifications_is_granted_and_every_other_status_is_refused() {
     let tsa = LoopbackTsa::start().await;
-    let digest = imprint("status");
-    let token = client(&tsa.url, &tsa.ca_pem())
-        .request(digest)
-        .await
-        .unwrap();
+    let (digest, token) = granted(&tsa, "status").await;
     // The PKIStatusInfo leads the response, outside the signed token: `SEQUENCE { INTEGER 0 }`.
     let granted = [0x30, 0x03, 0x02, 0x01, 0x00];
     let at = token
@@ -203,11 +207,7 @@ async fn granted_with_modifications_is_granted_and_every_other_status_is_refused
 async fn a_token_whose_signature_is_changed_is_refused() {
     for key in [TsaKey::Rsa, TsaKey::EcdsaP256] {
         let tsa = LoopbackTsa::start_with(key).await;
-        let digest = imprint(&format!("signature {key:?}"));
-        let token = client(&tsa.url, &tsa.ca_pem())
-            .request(digest)
-            .await
-            .unwrap();
+        let (digest, token) = granted(&tsa, &format!("signature {key:?}")).await;
         // The SignerInfo's signature value, found in the response's bytes; one bit of it flipped.
         // The signed attributes, the TSTInfo and its digest are untouched.
         let response = TimeStampResp::from_der(&token.der).unwrap();
