@@ -348,6 +348,10 @@ fn values_out_of_range_name_their_path() {
             "biometric_data: capture.device_pixel_ratio: must be in (0, 16], got 16.5",
         ),
         (
+            Box::new(|d| d.capture.device_pixel_ratio = Some(0.0)),
+            "biometric_data: capture.device_pixel_ratio: must be in (0, 16], got 0",
+        ),
+        (
             Box::new(|d| d.capture.started_at = Some("2026-11-27T11:15:02+01:00".into())),
             "biometric_data: capture.started_at: must be an RFC 3339 UTC timestamp",
         ),
