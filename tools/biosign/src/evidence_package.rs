@@ -727,6 +727,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_image_entry_is_named_as_the_contract_lists_it() {
+        // The contract's package table (evidence.md): `signature_image.png` / `.jpg`.
+        assert_eq!(image_entry(ImageFormat::Png), "signature_image.png");
+        assert_eq!(image_entry(ImageFormat::Jpeg), "signature_image.jpg");
+    }
+
+    #[test]
     fn entry_names_stay_inside_the_package() {
         for good in ["manifest.json", "tsa/tsa_certs.pem", "signature_image.png"] {
             assert!(is_safe_entry_name(good), "{good}");
