@@ -982,6 +982,35 @@ mod tests {
     }
 
     #[test]
+    fn the_chain_must_end_at_the_head_the_manifest_records() {
+        let first = event(1, "PREVIEW", None);
+        let second = event(2, "PREVIEW", Some(&sha256_hex(&first)));
+        let head = sha256_hex(&second);
+        let package = Package {
+            entries: BTreeMap::from([(EVENTS.to_owned(), chain_text(&[first, second]))]),
+        };
+        let manifest = |chain_sha256: &str| json!({ "chain_sha256": chain_sha256 });
+        assert_eq!(
+            check_chain(&package, Some(&manifest(&head))).0,
+            ok(format!(
+                "2 events, each linked to the one before; head {head}"
+            ))
+        );
+        // The last event removed, or one added, leaves every link intact: only the head tells.
+        let other = "0".repeat(64);
+        assert_eq!(
+            check_chain(&package, Some(&manifest(&other))).0,
+            Err(format!(
+                "the chain head {head} is not the manifest's chain_sha256: events were removed, added or changed"
+            ))
+        );
+        assert_eq!(
+            check_chain(&package, Some(&json!({}))).0,
+            Err("the manifest records no chain_sha256".into())
+        );
+    }
+
+    #[test]
     fn report_lines_read_as_one_line_per_check() {
         let line = CheckLine {
             check: checks::CHAIN,
