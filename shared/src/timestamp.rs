@@ -1270,64 +1270,50 @@ mod tests {
 
         let rsa_sha256 = rsa_signed(&sig::RSA_PKCS1_SHA256);
         let rsa_sha384 = rsa_signed(&sig::RSA_PKCS1_SHA384);
+        let rsa_sha512 = rsa_signed(&sig::RSA_PKCS1_SHA512);
         let rsa_pss = rsa_signed(&sig::RSA_PSS_SHA256);
         let verifies = [
-            (
-                &rsa_key,
-                alg(oid::SHA256_WITH_RSA, None),
-                None,
-                rsa_sha256.clone(),
-            ),
-            (
-                &rsa_key,
-                alg(oid::SHA384_WITH_RSA, None),
-                None,
-                rsa_sha384.clone(),
-            ),
-            (
-                &rsa_key,
-                alg(oid::SHA512_WITH_RSA, None),
-                None,
-                rsa_signed(&sig::RSA_PKCS1_SHA512),
-            ),
+            (&rsa_key, alg(oid::SHA256_WITH_RSA, None), None, &rsa_sha256),
+            (&rsa_key, alg(oid::SHA384_WITH_RSA, None), None, &rsa_sha384),
+            (&rsa_key, alg(oid::SHA512_WITH_RSA, None), None, &rsa_sha512),
             // rsaEncryption as the signature algorithm: the digest algorithm says which hash.
             (
                 &rsa_key,
                 alg(oid::RSA_ENCRYPTION, None),
                 Some(DigestAlg::Sha384),
-                rsa_sha384.clone(),
+                &rsa_sha384,
             ),
-            (&rsa_key, good_pss.clone(), None, rsa_pss.clone()),
+            (&rsa_key, good_pss.clone(), None, &rsa_pss),
             (
                 &p256_key,
                 alg(oid::ECDSA_WITH_SHA256, None),
                 None,
-                p256_sha256.clone(),
+                &p256_sha256,
             ),
             (
                 &p256_key,
                 alg(oid::ECDSA_WITH_SHA384, None),
                 None,
-                p256_sha384.clone(),
+                &p256_sha384,
             ),
             (
                 &p384_key,
                 alg(oid::ECDSA_WITH_SHA256, None),
                 None,
-                p384_sha256.clone(),
+                &p384_sha256,
             ),
             (
                 &p384_key,
                 alg(oid::ECDSA_WITH_SHA384, None),
                 None,
-                p384_sha384.clone(),
+                &p384_sha384,
             ),
             // id-ecPublicKey as the signature algorithm: the digest algorithm says which hash.
             (
                 &p384_key,
                 alg(oid::EC_PUBLIC_KEY, None),
                 Some(DigestAlg::Sha384),
-                p384_sha384.clone(),
+                &p384_sha384,
             ),
         ];
         for (key, algorithm, digest, signature) in &verifies {
